@@ -1,0 +1,46 @@
+"""Registered architectures (entry point `spacy_architectures`, see setup.cfg)."""
+from typing import Callable, Dict, List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.data_classes import FullTransformerBatch
+from thinc.api import Model
+
+from .model import LlamaTransformerModel
+from .settings import BackboneSettings, LoraSettings
+
+
+@registry.architectures("spacy_llama_ner.LlamaTransformer.v1")
+def LlamaTransformer(
+    name: str,
+    get_spans: Callable,
+    attention: str = "bidirectional",
+    bidirectional_from_layer: int = 0,
+    dtype: str = "float32",
+    attn_implementation: str = "sdpa",
+    lora: Optional[Dict] = None,
+    max_length: int = 512,
+    pad_token: Optional[str] = None,
+    gradient_checkpointing: bool = False,
+) -> Model[List[Doc], FullTransformerBatch]:
+    """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
+    spacy-transformers' `transformer` component.
+
+    attention: "causal" or "bidirectional"; with "bidirectional", only layers from
+        `bidirectional_from_layer` up attend both ways.
+    dtype: compute dtype; weights that train stay float32.
+    lora: None for full fine-tuning, or {r, alpha, dropout, target_modules}.
+    max_length: most word pieces per span; longer spans are cut.
+    """
+    settings = BackboneSettings(
+        name=name,
+        attention=attention,
+        bidirectional_from_layer=bidirectional_from_layer,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        lora=LoraSettings.from_config(lora),
+        max_length=max_length,
+        pad_token=pad_token,
+        gradient_checkpointing=gradient_checkpointing,
+    )
+    return LlamaTransformerModel(settings, get_spans)

@@ -1,0 +1,111 @@
+"""Run a LLaMA-family decoder stack as an encoder, causal or bidirectional per layer.
+
+transformers 4.53 builds its own causal mask inside `LlamaModel.forward`, so turning
+the `is_causal` flag off is not enough there. We drive the layers ourselves and hand
+each one the mask it should use:
+
+* sdpa: causal layers get no mask, so the module's `is_causal` flag picks SDPA's
+  causal kernel (right padding cannot leak into real positions from the right);
+  bidirectional layers get no mask when nothing is padded, else a ready 4-D
+  boolean mask, which is used as given;
+* eager: a ready 4-D additive mask whenever one is needed (eager never masks
+  by itself);
+* flash_attention_2: the 2-D padding mask plus the module flag.
+"""
+from contextlib import nullcontext
+from typing import Dict, List
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+class LlamaEncoder(torch.nn.Module):
+    def __init__(
+        self,
+        backbone: torch.nn.Module,
+        causal_layers: List[bool],
+        compute_dtype: torch.dtype = torch.float32,
+        gradient_checkpointing: bool = False,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.compute_dtype = compute_dtype
+        self.gradient_checkpointing = gradient_checkpointing
+        self.backbone.config.use_cache = False
+        layers = backbone.layers
+        if len(causal_layers) != len(layers):
+            raise ValueError(f"{len(causal_layers)} attention flags for {len(layers)} layers")
+        self.causal_layers = list(causal_layers)
+        for layer, causal in zip(layers, self.causal_layers):
+            layer.self_attn.is_causal = causal
+
+    @property
+    def attn_implementation(self) -> str:
+        return self.backbone.config._attn_implementation
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """input_ids, attention_mask: (batch, length), right-padded; returns float32
+        hidden states (batch, length, hidden)."""
+        backbone = self.backbone
+        autocast = (
+            torch.autocast(input_ids.device.type, dtype=self.compute_dtype)
+            if self.compute_dtype != torch.float32
+            else nullcontext()
+        )
+        with autocast:
+            hidden = backbone.embed_tokens(input_ids)
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
+            position_embeddings = backbone.rotary_emb(hidden, position_ids)
+            masks = self._masks(attention_mask, hidden.dtype)
+            for layer, causal in zip(backbone.layers, self.causal_layers):
+                args = (hidden, masks[causal], position_ids, position_embeddings)
+                if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                    hidden = checkpoint(_run_layer, layer, *args, use_reentrant=False)
+                else:
+                    hidden = _run_layer(layer, *args)
+            hidden = backbone.norm(hidden)
+        return hidden.float()
+
+    def _masks(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> Dict[bool, torch.Tensor]:
+        """The mask each kind of layer receives, keyed by `causal`."""
+        implementation = self.attn_implementation
+        if implementation == "flash_attention_2":
+            return {True: attention_mask, False: attention_mask}
+        padded = not bool(attention_mask.all())
+        masks = {}
+        for causal in set(self.causal_layers):
+            if implementation == "sdpa":
+                masks[causal] = allowed_mask(attention_mask, causal) if padded and not causal else None
+            else:
+                masks[causal] = additive_mask(attention_mask, causal, dtype) if padded or causal else None
+        return masks
+
+
+def _run_layer(layer, hidden, mask, position_ids, position_embeddings):
+    out = layer(
+        hidden,
+        attention_mask=mask,
+        position_ids=position_ids,
+        position_embeddings=position_embeddings,
+        use_cache=False,
+    )
+    return out[0] if isinstance(out, tuple) else out
+
+
+def allowed_mask(attention_mask: torch.Tensor, causal: bool) -> torch.Tensor:
+    """(batch, 1, query, key) boolean mask, True where a query may attend. Keys that
+    are padding are never attended. Every query may attend to itself, so padded
+    query rows (whose outputs are discarded) never become all-masked NaNs."""
+    length = attention_mask.shape[1]
+    allowed = attention_mask.bool()[:, None, None, :].expand(-1, 1, length, length)
+    eye = torch.eye(length, dtype=torch.bool, device=attention_mask.device)
+    if causal:
+        allowed = allowed & torch.tril(torch.ones_like(eye))
+    return allowed | eye
+
+
+def additive_mask(attention_mask: torch.Tensor, causal: bool, dtype: torch.dtype) -> torch.Tensor:
+    """The same mask as `allowed_mask`, as 0 / the dtype's minimum, for eager."""
+    allowed = allowed_mask(attention_mask, causal)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)

@@ -1,0 +1,174 @@
+"""The thinc model behind `spacy_llama_ner.LlamaTransformer.v1`.
+
+Docs -> spans -> word pieces -> LlamaEncoder -> FullTransformerBatch, the data
+spacy-transformers' `transformer` component and its listeners expect.
+"""
+import warnings
+from typing import Callable, List, Optional, Tuple
+
+import torch
+from spacy.tokens import Doc
+from spacy_transformers.data_classes import FullTransformerBatch
+from thinc.api import Model, PyTorchShim, get_torch_default_device, xp2torch
+from thinc.types import ArgsKwargs
+from transformers.modeling_outputs import BaseModelOutput
+
+from . import serialization
+from .alignment import align_spans, tokenize_spans, uncovered_tokens
+from .encoder import LlamaEncoder
+from .loading import TORCH_DTYPES, check_llama_family, load_backbone
+from .lora import add_lora
+from .settings import BackboneSettings, ConfigError
+
+
+def LlamaTransformerModel(
+    settings: BackboneSettings, get_spans: Callable[[List[Doc]], List[List]]
+) -> Model[List[Doc], FullTransformerBatch]:
+    return Model(
+        "llama_transformer",
+        forward,
+        init=init,
+        dims={"nO": None},
+        attrs={"settings": settings, "get_spans": get_spans},
+        shims=[LlamaShim(settings)],
+    )
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    shim: LlamaShim = model.shims[0]
+    if not shim.is_loaded:  # a pipeline loaded from disk already has its weights
+        shim.load_pretrained()
+    model.set_dim("nO", shim.hidden_size)
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    shim: LlamaShim = model.shims[0]
+    if not shim.is_loaded:
+        raise ValueError(
+            "The transformer has no weights yet: call nlp.initialize() before "
+            "using a pipeline built from a config."
+        )
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    if not flat_spans:
+        return FullTransformerBatch.empty(len(docs)), lambda d_output: docs
+    wordpieces, offsets = tokenize_spans(
+        shim.tokenizer, flat_spans, shim.settings.max_length, shim.pad_id
+    )
+    align = align_spans(flat_spans, offsets, wordpieces.input_ids.shape[1])
+    if max(wordpieces.lengths) >= shim.settings.max_length:
+        aligned_docs = [doc for doc, doc_spans in zip(docs, nested_spans) if doc_spans]
+        if uncovered_tokens(aligned_docs, align):
+            warnings.warn(
+                f"Some spans have more than max_length={shim.settings.max_length} word "
+                "pieces and were cut; their last tokens get no transformer features. "
+                "Use a smaller window in get_spans or a larger max_length."
+            )
+    device = shim.device
+    inputs = ArgsKwargs(
+        args=(),
+        kwargs={
+            "input_ids": xp2torch(wordpieces.input_ids, device=device),
+            "attention_mask": xp2torch(wordpieces.attention_mask, device=device).bool(),
+        },
+    )
+    hidden, backprop_torch = shim(inputs, is_train)
+    output = FullTransformerBatch(
+        spans=nested_spans,
+        wordpieces=wordpieces,
+        model_output=BaseModelOutput(last_hidden_state=hidden),
+        align=align,
+    )
+
+    def backprop(d_output: FullTransformerBatch) -> List[Doc]:
+        d_hidden = d_output.model_output.to_tuple()[0]
+        backprop_torch(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
+        return docs
+
+    return output, backprop
+
+
+class LlamaShim(PyTorchShim):
+    """Holds the tokenizer and the LlamaEncoder, and owns their serialization."""
+
+    def __init__(self, settings: BackboneSettings):
+        super().__init__(None)
+        self.settings = settings
+        self.tokenizer = None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def hidden_size(self) -> int:
+        return self._model.backbone.config.hidden_size
+
+    @property
+    def pad_id(self) -> int:
+        return self._pad_id
+
+    def load_pretrained(self) -> None:
+        tokenizer, backbone = load_backbone(self.settings)
+        if self.settings.lora:
+            backbone = add_lora(backbone, self.settings.lora)
+        self._attach(tokenizer, backbone)
+
+    def _attach(self, tokenizer, backbone: torch.nn.Module) -> None:
+        settings = self.settings
+        encoder = LlamaEncoder(
+            backbone,
+            settings.causal_layers(backbone.config.num_hidden_layers),
+            compute_dtype=TORCH_DTYPES[settings.dtype],
+            gradient_checkpointing=settings.gradient_checkpointing,
+        )
+        tokenizer.model_max_length = settings.max_length
+        self.tokenizer = tokenizer
+        self._pad_id = choose_pad_id(tokenizer, settings.pad_token)
+        self._model = encoder.to(get_torch_default_device())
+
+    def to_bytes(self):
+        """A msgpack-ready dict (not one bytes blob): thinc packs it as it is, so
+        no single msgpack bin holds more than one weights shard."""
+        if not self.is_loaded:
+            return {"format": serialization.FORMAT_VERSION, "loaded": False}
+        backbone = self._model.backbone
+        return {
+            "format": serialization.FORMAT_VERSION,
+            "loaded": True,
+            "config": backbone.config.to_dict(),
+            "tokenizer": serialization.tokenizer_to_files(self.tokenizer),
+            "weights": serialization.state_to_shards(backbone.state_dict()),
+        }
+
+    def from_bytes(self, msg):
+        if not isinstance(msg, dict) or msg.get("format") != serialization.FORMAT_VERSION:
+            raise ValueError(
+                "This transformer component was not saved by spacy_llama_ner "
+                f"(format {serialization.FORMAT_VERSION}); retrain or re-save it."
+            )
+        if not msg["loaded"]:
+            return self
+        config = serialization.config_from_dict(msg["config"])
+        check_llama_family(config, "the saved pipeline")
+        backbone = serialization.empty_backbone(config, self.settings.attn_implementation)
+        if self.settings.lora:
+            backbone = add_lora(backbone, self.settings.lora)
+        serialization.load_state_strict(backbone, serialization.shards_to_state(msg["weights"]))
+        tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
+        self._attach(tokenizer, backbone)
+        return self
+
+
+def choose_pad_id(tokenizer, pad_token: Optional[str]) -> int:
+    """Padding positions are masked out, so any real id works; a configured
+    `pad_token` must exist in the vocabulary."""
+    if pad_token is not None:
+        pad_id = tokenizer.convert_tokens_to_ids(pad_token)
+        if pad_id is None or pad_id == tokenizer.unk_token_id and pad_token != tokenizer.unk_token:
+            raise ConfigError("pad_token", f"{pad_token!r} is not in the tokenizer's vocabulary")
+        return pad_id
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if candidate is not None:
+            return candidate
+    return 0

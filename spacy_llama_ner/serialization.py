@@ -1,0 +1,82 @@
+"""Save and load a backbone inside a spaCy pipeline, without the 4 GiB blob limit.
+
+spacy-transformers stores config, tokenizer and one torch.save blob as a single
+msgpack bin, which caps a model at 4 GiB (a 1B model in float32 is about 5 GB),
+and reloads with a non-strict fallback that can leave random weights. Here the
+weights travel as safetensors shards of at most MAX_SHARD_BYTES each, and the
+state dict must match the rebuilt model exactly.
+"""
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+from accelerate import init_empty_weights
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from transformers import AutoModel, AutoTokenizer, PretrainedConfig
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+FORMAT_VERSION = 1
+# msgpack's bin type holds at most 4 GiB - 1; stay well under it.
+MAX_SHARD_BYTES = 2 * 1024**3
+
+
+def tokenizer_to_files(tokenizer) -> Dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+
+
+def tokenizer_from_files(files: Dict[str, bytes]):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        return AutoTokenizer.from_pretrained(tmp, use_fast=True)
+
+
+def state_to_shards(state: Dict[str, torch.Tensor], max_bytes: int = None) -> List[bytes]:
+    """Split a state dict into safetensors blobs of at most `max_bytes` each
+    (a single tensor larger than that gets a shard of its own)."""
+    max_bytes = MAX_SHARD_BYTES if max_bytes is None else max_bytes
+    shards, current, size = [], {}, 0
+    for name, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if current and size + nbytes > max_bytes:
+            shards.append(save_safetensors(current))
+            current, size = {}, 0
+        current[name] = tensor.detach().contiguous().cpu()
+        size += nbytes
+    if current:
+        shards.append(save_safetensors(current))
+    return shards
+
+
+def shards_to_state(shards: List[bytes]) -> Dict[str, torch.Tensor]:
+    state: Dict[str, torch.Tensor] = {}
+    for shard in shards:
+        state.update(load_safetensors(shard))
+    return state
+
+
+def config_from_dict(data: Dict) -> PretrainedConfig:
+    return CONFIG_MAPPING[data["model_type"]].from_dict(data)
+
+
+def empty_backbone(config: PretrainedConfig, attn_implementation: str) -> torch.nn.Module:
+    """The model's structure with weights on the meta device (buffers real), to be
+    filled by `load_state_dict(..., assign=True)`."""
+    with init_empty_weights(include_buffers=False):
+        return AutoModel.from_config(config, attn_implementation=attn_implementation)
+
+
+def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -> None:
+    result = module.load_state_dict(state, strict=False, assign=True)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            "The saved transformer weights do not match the model built from the "
+            f"pipeline's config: missing {result.missing_keys[:5]}, unexpected "
+            f"{result.unexpected_keys[:5]}. Was the [components.transformer.model] "
+            "block (lora settings) edited after saving?"
+        )
+

@@ -1,0 +1,105 @@
+"""The settings of the LlamaTransformer architecture, checked before anything loads."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+ATTENTION_MODES = ("causal", "bidirectional")
+DTYPES = ("float32", "bfloat16", "float16")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+class ConfigError(ValueError):
+    """A setting of spacy_llama_ner.LlamaTransformer.v1 is not allowed."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"[spacy_llama_ner.LlamaTransformer.v1] {key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: List[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+
+    @classmethod
+    def from_config(cls, cfg: Optional[Dict]) -> Optional["LoraSettings"]:
+        """Read the `lora` block; None (or an empty block) means LoRA is off."""
+        if not cfg:
+            return None
+        unknown = sorted(set(cfg) - set(LORA_KEYS))
+        if unknown:
+            raise ConfigError(
+                "lora", f"unknown key(s) {unknown}; allowed keys: {list(LORA_KEYS)}"
+            )
+        settings = cls(**{k: (list(v) if k == "target_modules" else v) for k, v in cfg.items()})
+        if not isinstance(settings.r, int) or isinstance(settings.r, bool) or settings.r < 1:
+            raise ConfigError("lora.r", f"must be a whole number >= 1, got {settings.r!r}")
+        if not isinstance(settings.alpha, (int, float)) or settings.alpha <= 0:
+            raise ConfigError("lora.alpha", f"must be a number > 0, got {settings.alpha!r}")
+        if not isinstance(settings.dropout, (int, float)) or not 0 <= settings.dropout < 1:
+            raise ConfigError("lora.dropout", f"must be in [0, 1), got {settings.dropout!r}")
+        if not settings.target_modules or not all(
+            isinstance(t, str) and t for t in settings.target_modules
+        ):
+            raise ConfigError(
+                "lora.target_modules",
+                f"must be a non-empty list of module names such as {list(DEFAULT_LORA_TARGETS)}",
+            )
+        return settings
+
+
+@dataclass(frozen=True)
+class BackboneSettings:
+    """Everything that decides how the decoder is loaded, masked and run."""
+
+    name: str
+    attention: str = "bidirectional"
+    bidirectional_from_layer: int = 0
+    dtype: str = "float32"
+    attn_implementation: str = "sdpa"
+    lora: Optional[LoraSettings] = None
+    max_length: int = 512
+    pad_token: Optional[str] = None
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("name", "give a hub id, a local model directory or a .gguf file")
+        if self.attention not in ATTENTION_MODES:
+            raise ConfigError(
+                "attention", f"got {self.attention!r}; allowed values: {list(ATTENTION_MODES)}"
+            )
+        layer = self.bidirectional_from_layer
+        if not isinstance(layer, int) or isinstance(layer, bool) or layer < 0:
+            raise ConfigError(
+                "bidirectional_from_layer", f"must be a whole number >= 0, got {layer!r}"
+            )
+        if layer > 0 and self.attention == "causal":
+            raise ConfigError(
+                "bidirectional_from_layer",
+                f"is {layer}, which only means something with attention = \"bidirectional\"",
+            )
+        if self.dtype not in DTYPES:
+            raise ConfigError("dtype", f"got {self.dtype!r}; allowed values: {list(DTYPES)}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ConfigError(
+                "attn_implementation",
+                f"got {self.attn_implementation!r}; allowed values: {list(ATTN_IMPLEMENTATIONS)}",
+            )
+        if not isinstance(self.max_length, int) or self.max_length < 8:
+            raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
+
+    def causal_layers(self, num_layers: int) -> List[bool]:
+        """For each decoder layer, whether it attends only to the left."""
+        if self.attention == "causal":
+            return [True] * num_layers
+        if self.bidirectional_from_layer >= num_layers:
+            raise ConfigError(
+                "bidirectional_from_layer",
+                f"is {self.bidirectional_from_layer} but the model has {num_layers} layers; "
+                f"allowed values: 0 to {num_layers - 1}",
+            )
+        return [i < self.bidirectional_from_layer for i in range(num_layers)]
