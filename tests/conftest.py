@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -112,8 +113,8 @@ def conll_dir() -> Path:
     return SHARED_DATA
 
 
-def make_nlp(model_path, attention="bidirectional", get_spans=None, **model_settings):
-    """A blank English pipeline with our transformer and the stock NER listening."""
+def make_nlp(model_path, attention="bidirectional", get_spans=None, with_ner=True, **model_settings):
+    """A blank English pipeline with our transformer and (with_ner) the stock NER listening."""
     nlp = spacy.blank("en")
     model = {
         "@architectures": "spacy_llama_ner.LlamaTransformer.v1",
@@ -123,6 +124,8 @@ def make_nlp(model_path, attention="bidirectional", get_spans=None, **model_sett
         **model_settings,
     }
     nlp.add_pipe("transformer", config={"model": model})
+    if not with_ner:
+        return nlp
     nlp.add_pipe(
         "ner",
         config={
@@ -143,3 +146,17 @@ def make_nlp(model_path, attention="bidirectional", get_spans=None, **model_sett
         },
     )
     return nlp
+
+
+def token_vectors(nlp, texts):
+    """Per doc, the (n_tokens, width) transformer features the NER sees: the mean
+    of each token's aligned pieces, all docs run as one padded batch."""
+    docs = [nlp.make_doc(t) for t in texts]
+    batch = nlp.get_pipe("transformer").model.predict(docs)
+    vectors = []
+    for data in batch.doc_data:
+        hidden = data.model_output.last_hidden_state.reshape(-1, data.width)
+        starts = numpy.concatenate([[0], numpy.cumsum(data.align.lengths)[:-1]])
+        rows = [hidden[data.align.dataXd[s : s + n]].mean(axis=0) for s, n in zip(starts, data.align.lengths)]
+        vectors.append(numpy.stack(rows))
+    return vectors
