@@ -45,7 +45,24 @@ class LlamaEncoder(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """input_ids, attention_mask: (batch, length), right-padded; returns float32
-        hidden states (batch, length, hidden)."""
+        hidden states (batch, length, hidden), zeros at padding.
+
+        Rows are run in groups of similar length (see `length_groups`), so a batch
+        of short and long spans does not pay for padding every row to the longest."""
+        lengths = attention_mask.sum(dim=1).tolist()
+        outputs, order = [], []
+        for rows in length_groups(lengths):
+            width = max(lengths[i] for i in rows)
+            index = torch.tensor(rows, device=input_ids.device)
+            hidden = self._encode(input_ids[index, :width], attention_mask[index, :width])
+            outputs.append(torch.nn.functional.pad(hidden, (0, 0, 0, input_ids.shape[1] - width)))
+            order.extend(rows)
+        hidden = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+        inverse = torch.empty(len(order), dtype=torch.long, device=input_ids.device)
+        inverse[torch.tensor(order, device=input_ids.device)] = torch.arange(len(order), device=input_ids.device)
+        return hidden[inverse] * attention_mask[..., None]
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         backbone = self.backbone
         autocast = (
             torch.autocast(input_ids.device.type, dtype=self.compute_dtype)
@@ -79,6 +96,28 @@ class LlamaEncoder(torch.nn.Module):
             else:
                 masks[causal] = additive_mask(attention_mask, causal, dtype) if padded or causal else None
         return masks
+
+
+# A group is closed when padding would exceed this share of its real pieces,
+# unless the group is still smaller than MIN_GROUP_PIECES (tiny matrices run slowly).
+PADDING_TOLERANCE = 0.2
+MIN_GROUP_PIECES = 512
+
+
+def length_groups(lengths: List[int]) -> List[List[int]]:
+    """Row indices, sorted by length and cut into groups with little padding."""
+    groups: List[List[int]] = []
+    current: List[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        padded = (len(current) + 1) * lengths[i]
+        if current and padded > MIN_GROUP_PIECES and padded > (1 + PADDING_TOLERANCE) * (real + lengths[i]):
+            groups.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += lengths[i]
+    groups.append(current)
+    return groups
 
 
 def _run_layer(layer, hidden, mask, position_ids, position_embeddings):

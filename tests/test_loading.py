@@ -1,0 +1,95 @@
+"""Loading offline from a model directory or a .gguf file, and config errors that
+name the setting and what is allowed."""
+import numpy
+import pytest
+from transformers import BertConfig, BertModel
+
+from spacy_llama_ner import ConfigError
+from conftest import make_nlp, token_vectors
+
+
+def init_error(path, **settings):
+    nlp = make_nlp(path, with_ner=False, **settings)
+    with pytest.raises(ConfigError) as info:
+        nlp.initialize()
+    return str(info.value)
+
+
+def build_error(**settings):
+    with pytest.raises(ConfigError) as info:
+        make_nlp(settings.pop("name", "assets/whatever"), with_ner=False, **settings)
+    return str(info.value)
+
+
+def test_unknown_attention_value_names_allowed_values():
+    message = build_error(attention="both-ways")
+    assert "attention" in message and "'causal'" in message and "'bidirectional'" in message
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("dtype", "float8", "allowed values: ['float32', 'bfloat16', 'float16']"),
+        ("attn_implementation", "flash", "allowed values: ['sdpa', 'eager', 'flash_attention_2']"),
+        ("bidirectional_from_layer", -1, "bidirectional_from_layer: must be a whole number >= 0"),
+        ("lora", {"rank": 8}, "lora: unknown key(s) ['rank']; allowed keys: ['r', 'alpha', 'dropout', 'target_modules']"),
+        ("lora", {"r": 0}, "lora.r: must be a whole number >= 1"),
+        ("lora", {"dropout": 1.5}, "lora.dropout: must be in [0, 1)"),
+    ],
+)
+def test_invalid_settings_are_named(key, value, expected):
+    assert expected in build_error(**{key: value})
+
+
+def test_layer_out_of_range_names_the_range(tiny_llama):
+    message = init_error(tiny_llama, bidirectional_from_layer=4)
+    assert "bidirectional_from_layer" in message and "0 to 3" in message
+
+
+def test_missing_lora_target_lists_the_modules(tiny_llama):
+    message = init_error(tiny_llama, lora={"target_modules": ["query"]})
+    assert "lora.target_modules" in message and "['query'] not found" in message and "q_proj" in message
+
+
+def test_missing_model_path(tmp_path):
+    message = init_error(tmp_path / "no-such-model")
+    assert "model path not found" in message and str(tmp_path / "no-such-model") in message
+
+
+def test_missing_gguf_file(tmp_path):
+    assert "model path not found" in init_error(tmp_path / "model.gguf")
+
+
+def test_not_a_llama_model(tmp_path):
+    BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)).save_pretrained(tmp_path)
+    message = init_error(tmp_path)
+    assert "'bert' model" in message and "LLaMA family" in message
+
+
+def test_corrupt_gguf(tmp_path):
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(b"GGUF" + b"\x00" * 64)
+    assert "not a readable GGUF file" in init_error(path)
+
+
+def test_hub_id_while_offline_says_how_to_use_a_local_path(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = init_error("meta-llama/Llama-3.2-1B")
+    assert "HF_HUB_OFFLINE=1" in message and "local directory" in message
+
+
+@pytest.mark.integration
+def test_smollm2_from_gguf_matches_converted_directory(smollm2_dir):
+    """The real model loads offline from its .gguf and from the converted directory,
+    with the same weights (hence the same vectors)."""
+    gguf = smollm2_dir.with_suffix(".gguf")
+    texts = ["Acme hires a Swiss chef in Paris .", "Anna Berg"]
+    results = []
+    for name in (gguf, smollm2_dir):
+        nlp = make_nlp(name, with_ner=False)
+        nlp.initialize()
+        backbone = nlp.get_pipe("transformer").model.shims[0]._model.backbone
+        assert backbone.config.num_hidden_layers == 30 and backbone.config.hidden_size == 576
+        results.append(token_vectors(nlp, texts))
+    for a, b in zip(*results):
+        numpy.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
