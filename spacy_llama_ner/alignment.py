@@ -6,12 +6,17 @@ pieces may too; since spaCy tokens never contain that space, strict overlap keep
 word-initial piece from also feeding the previous token (spacy-transformers counts
 one trailing character per token, which does exactly that). Zero-width pieces
 (special tokens, padding) feed nothing.
+
+A non-space token that no piece overlaps (a tokenizer that drops characters, or
+zero-width offsets) is fed by the nearest piece before it in its span (or the first
+piece after it), so it never silently gets a zero vector. Whitespace-only tokens
+get no piece: their features are zeros.
 """
 from typing import Dict, List, Sequence, Tuple
 
 import numpy
 from spacy.attrs import IDX, IS_SPACE, LENGTH
-from spacy.tokens import Doc, Span
+from spacy.tokens import Span
 from spacy_transformers.data_classes import WordpieceBatch
 from thinc.types import Ragged
 
@@ -49,6 +54,11 @@ def tokenize_spans(
     return batch, offsets
 
 
+def count_truncated(spans: Sequence[Span], offsets: Sequence[numpy.ndarray]) -> int:
+    """How many spans lost text to max_length (their pieces end before their text)."""
+    return sum(int(o[:, 1].max(initial=0)) < len(span.text.rstrip()) for span, o in zip(spans, offsets))
+
+
 def align_spans(spans: Sequence[Span], offsets: Sequence[numpy.ndarray], width: int) -> Ragged:
     """Alignment in spacy-transformers' layout: one row per token of every doc the
     spans come from (docs in order of first appearance), holding indices into the
@@ -76,7 +86,8 @@ def align_spans(spans: Sequence[Span], offsets: Sequence[numpy.ndarray], width: 
 
 
 def _overlaps(token_arr: numpy.ndarray, char_offsets: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
-    """(token index, piece index) pairs where a piece overlaps a non-space token."""
+    """(token index, piece index) pairs where a piece overlaps a non-space token,
+    plus the nearest-piece fallback for non-space tokens no piece overlaps."""
     starts, ends = token_arr[:, 0], token_arr[:, 0] + token_arr[:, 1]
     p_start, p_end = char_offsets[:, 0], char_offsets[:, 1]
     first = numpy.searchsorted(ends, p_start, side="right")
@@ -86,18 +97,14 @@ def _overlaps(token_arr: numpy.ndarray, char_offsets: numpy.ndarray) -> Tuple[nu
     within = numpy.arange(counts.sum()) - numpy.repeat(numpy.cumsum(counts) - counts, counts)
     tokens = numpy.repeat(first, counts) + within
     keep = token_arr[tokens, 2] == 0
-    return tokens[keep], pieces[keep]
+    tokens, pieces = tokens[keep], pieces[keep]
+    fed = numpy.zeros(len(token_arr), dtype=bool)
+    fed[tokens] = True
+    orphans = numpy.flatnonzero(~fed & (token_arr[:, 2] == 0))
+    real = numpy.flatnonzero(p_end > p_start)
+    if len(orphans) and len(real):
+        before = numpy.searchsorted(p_start[real], starts[orphans], side="right") - 1
+        tokens = numpy.concatenate([tokens, orphans])
+        pieces = numpy.concatenate([pieces, real[numpy.maximum(before, 0)]])
+    return tokens, pieces
 
-
-def uncovered_tokens(docs: Sequence[Doc], align: Ragged) -> List[Tuple[int, int]]:
-    """(doc index, token index) of every non-space token that got no piece; `align`
-    must cover exactly `docs` in order."""
-    missing = []
-    lengths = align.lengths
-    start = 0
-    for d, doc in enumerate(docs):
-        is_space = doc.to_array([IS_SPACE]).reshape(-1)
-        doc_lengths = lengths[start : start + len(doc)]
-        missing.extend((d, int(i)) for i in numpy.flatnonzero((doc_lengths == 0) & (is_space == 0)))
-        start += len(doc)
-    return missing

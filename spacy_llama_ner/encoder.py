@@ -99,9 +99,11 @@ class LlamaEncoder(torch.nn.Module):
 
 
 # A group is closed when padding would exceed this share of its real pieces,
-# unless the group is still smaller than MIN_GROUP_PIECES (tiny matrices run slowly).
+# unless the group is still smaller than MIN_GROUP_PIECES (tiny matrices run slowly),
+# and always before it exceeds MAX_GROUP_PIECES (bounds memory for long documents).
 PADDING_TOLERANCE = 0.2
 MIN_GROUP_PIECES = 512
+MAX_GROUP_PIECES = 8192
 
 
 def length_groups(lengths: List[int]) -> List[List[int]]:
@@ -111,7 +113,8 @@ def length_groups(lengths: List[int]) -> List[List[int]]:
     real = 0
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
         padded = (len(current) + 1) * lengths[i]
-        if current and padded > MIN_GROUP_PIECES and padded > (1 + PADDING_TOLERANCE) * (real + lengths[i]):
+        too_padded = padded > MIN_GROUP_PIECES and padded > (1 + PADDING_TOLERANCE) * (real + lengths[i])
+        if current and (too_padded or padded > MAX_GROUP_PIECES):
             groups.append(current)
             current, real = [], 0
         current.append(i)

@@ -14,7 +14,7 @@ from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
 from . import serialization
-from .alignment import align_spans, tokenize_spans, uncovered_tokens
+from .alignment import align_spans, count_truncated, tokenize_spans
 from .encoder import LlamaEncoder
 from .loading import TORCH_DTYPES, check_llama_family, load_backbone
 from .lora import add_lora
@@ -56,14 +56,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         shim.tokenizer, flat_spans, shim.settings.max_length, shim.pad_id
     )
     align = align_spans(flat_spans, offsets, wordpieces.input_ids.shape[1])
-    if max(wordpieces.lengths) >= shim.settings.max_length:
-        aligned_docs = [doc for doc, doc_spans in zip(docs, nested_spans) if doc_spans]
-        if uncovered_tokens(aligned_docs, align):
-            warnings.warn(
-                f"Some spans have more than max_length={shim.settings.max_length} word "
-                "pieces and were cut; their last tokens get no transformer features. "
-                "Use a smaller window in get_spans or a larger max_length."
-            )
+    if max(wordpieces.lengths) >= shim.settings.max_length and count_truncated(flat_spans, offsets):
+        warnings.warn(
+            f"Some spans have more than max_length={shim.settings.max_length} word pieces "
+            "and were cut; their last tokens share the features of the last piece kept. "
+            "Use a smaller window in get_spans or a larger max_length."
+        )
     device = shim.device
     inputs = ArgsKwargs(
         args=(),

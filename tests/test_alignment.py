@@ -5,7 +5,9 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_llama_ner.alignment import align_spans, tokenize_spans, uncovered_tokens
+from spacy.attrs import IS_SPACE
+
+from spacy_llama_ner.alignment import align_spans, tokenize_spans
 from spacy_llama_ner.conll import conll_to_docbin
 from conftest import train_tokenizer
 
@@ -15,6 +17,17 @@ TEXTS = [
     "U.S. shares rose 3.5% on Monday\tafter\nthe news (Reuters) -- ok?",
     "naïve café owners in Zürich don't pay 100€ … 😀 emoji",
 ]
+
+
+def uncovered_tokens(docs, align):
+    """(doc index, token index) of every non-space token that got no piece."""
+    missing, start = [], 0
+    for d, doc in enumerate(docs):
+        is_space = doc.to_array([IS_SPACE]).reshape(-1)
+        lengths = align.lengths[start : start + len(doc)]
+        missing.extend((d, int(i)) for i in numpy.flatnonzero((lengths == 0) & (is_space == 0)))
+        start += len(doc)
+    return missing
 
 
 def check_alignment(tokenizer, docs, max_length=512):
@@ -92,3 +105,22 @@ def test_smollm2_coverage_on_conll_dev(smollm2_dir, conll_dir):
     total = sum(c * n for c, n in coverage) / sum(n for _, n in coverage)
     print(f"SmolLM2 alignment coverage on CoNLL-2003 dev: {total:.4%}")
     assert total == 1.0
+
+
+def test_token_no_piece_overlaps_gets_the_nearest_piece():
+    """Zero-width offsets (seen from some tokenizer versions) must not leave a token
+    with a zero vector: it takes the nearest piece before it."""
+    doc = spacy.blank("en")("a b c")
+    offsets = [numpy.array([[0, 0], [0, 1], [2, 2], [4, 5]])]  # "b" has only a zero-width piece
+    align = align_spans([doc[:]], offsets, width=4)
+    assert align.lengths.tolist() == [1, 1, 1]
+    assert align.dataXd.tolist() == [1, 1, 3]
+
+
+def test_whitespace_tokens_get_no_piece():
+    tokenizer = train_tokenizer("bytelevel")
+    doc = spacy.blank("en")("the  bank\n\nsaid")
+    assert [t.is_space for t in doc] == [False, True, False, True, False]
+    batch, offsets = tokenize_spans(tokenizer, [doc[:]], max_length=64, pad_id=0)
+    align = align_spans([doc[:]], offsets, batch.input_ids.shape[1])
+    assert [n > 0 for n in align.lengths] == [True, False, True, False, True]

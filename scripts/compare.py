@@ -1,0 +1,94 @@
+"""Put the trained pipelines side by side: one Markdown table, one PNG figure.
+
+    python scripts/compare.py TRAINING_DIR METRICS_DIR OUTPUT.md OUTPUT.png
+
+Runs named NAME-sN (N = seed) are grouped; the table shows the mean and, with
+more than one seed, the min-max spread. Every figure is read from the runs'
+run.json (training) and metrics/NAME-sN.json (test set) files.
+"""
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load_runs(training_dir: Path, metrics_dir: Path):
+    groups = defaultdict(list)
+    for metrics_file in sorted(metrics_dir.glob("*.json")):
+        name = metrics_file.stem
+        run_file = training_dir / name / "run.json"
+        if not run_file.exists():
+            continue
+        group = re.sub(r"-s\d+$", "", name)
+        groups[group].append({"name": name, "test": json.loads(metrics_file.read_text()), "train": json.loads(run_file.read_text())})
+    return groups
+
+
+def spread(values, scale=1.0, fmt="{:.1f}"):
+    values = [v * scale for v in values]
+    text = fmt.format(mean(values))
+    if len(values) > 1:
+        text += f" ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    return text
+
+
+def table(groups) -> str:
+    types = sorted({t for runs in groups.values() for r in runs for t in r["test"]["ents_per_type"]})
+    head = ["pipeline", "seeds", "test F1", *[f"{t} F1" for t in types], "dev F1", "train time (s)",
+            "infer words/s", "peak RSS train (MB)", "peak RSS infer (MB)", "params total", "params trainable"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for group, runs in groups.items():
+        per_type = [spread([r["test"]["ents_per_type"].get(t, {}).get("f", 0.0) for r in runs], 100) for t in types]
+        rows.append("| " + " | ".join([
+            group,
+            str(len(runs)),
+            spread([r["test"]["ents_f"] for r in runs], 100),
+            *per_type,
+            spread([r["train"]["dev_scores"]["ents_f"] for r in runs], 100),
+            spread([r["train"]["train_wall_s"] for r in runs], fmt="{:.0f}"),
+            spread([r["test"]["words_per_second"] for r in runs], fmt="{:.0f}"),
+            spread([r["train"]["peak_rss_mb"] for r in runs], fmt="{:.0f}"),
+            spread([r["test"]["peak_rss_mb"] for r in runs], fmt="{:.0f}"),
+            f"{runs[0]['test']['parameters_total']:,}",
+            f"{runs[0]['test']['parameters_trainable']:,}",
+        ]) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def figure(groups, path: Path) -> None:
+    names = list(groups)
+    fig, (ax_f1, ax_speed) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, name in enumerate(names):
+        f1s = [100 * r["test"]["ents_f"] for r in groups[name]]
+        ax_f1.bar(i, mean(f1s), color="C%d" % i, alpha=0.7)
+        ax_f1.scatter([i] * len(f1s), f1s, color="black", zorder=3, s=14)
+        speeds = [r["test"]["words_per_second"] for r in groups[name]]
+        ax_speed.bar(i, mean(speeds), color="C%d" % i, alpha=0.7)
+        ax_speed.scatter([i] * len(speeds), speeds, color="black", zorder=3, s=14)
+    for ax, title in ((ax_f1, "test entity F1 (dots: seeds)"), (ax_speed, "inference words/s (log)")):
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+        ax.set_title(title)
+    ax_speed.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(training_dir, metrics_dir, output_md, output_png):
+    groups = load_runs(Path(training_dir), Path(metrics_dir))
+    if not groups:
+        raise SystemExit(f"no runs with both {training_dir}/NAME/run.json and {metrics_dir}/NAME.json")
+    Path(output_md).parent.mkdir(parents=True, exist_ok=True)
+    Path(output_md).write_text(table(groups))
+    figure(groups, Path(output_png))
+    print(table(groups))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,22 @@
+"""Run scripts/evaluate_run.py for every trained pipeline (one process each, so
+each peak memory figure is its own).
+
+    python scripts/evaluate_all.py TRAINING_DIR CORPUS.spacy METRICS_DIR [--gpu-id N]
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main(training_dir: str, corpus: str, metrics_dir: str, *args: str) -> None:
+    runs = sorted(p.parent for p in Path(training_dir).glob("*/run.json") if not p.parent.name.startswith("gpu-"))
+    if not runs:
+        raise SystemExit(f"no trained runs in {training_dir}")
+    script = Path(__file__).with_name("evaluate_run.py")
+    for run in runs:
+        output = Path(metrics_dir) / f"{run.name}.json"
+        subprocess.run([sys.executable, str(script), str(run / "model-best"), corpus, str(output), *args], check=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
