@@ -3,6 +3,7 @@
 Docs -> spans -> word pieces -> LlamaEncoder -> FullTransformerBatch, the data
 spacy-transformers' `transformer` component and its listeners expect.
 """
+import os
 import warnings
 from typing import Callable, List, Optional, Tuple
 
@@ -19,6 +20,11 @@ from .encoder import LlamaEncoder
 from .loading import TORCH_DTYPES, check_llama_family, load_backbone
 from .lora import add_lora
 from .settings import BackboneSettings, ConfigError
+
+# spaCy's nlp.pipe(n_process=N) forks worker processes. torch's OpenMP thread pool
+# does not survive a fork: a child's first parallel op hangs. Each child runs one
+# thread (the children are the parallelism).
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 
 def LlamaTransformerModel(

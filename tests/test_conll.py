@@ -1,0 +1,86 @@
+"""The CoNLL reader takes the format variants real files come in, and names the
+file, line and reason for a malformed line."""
+import pytest
+from spacy.tokens import DocBin
+from spacy.vocab import Vocab
+
+from spacy_llama_ner.conll import ConllFormatError, conll_to_docbin, main, read_conll, tags_to_spans
+
+IOB1 = """-DOCSTART- -X- O O
+
+Acme NNP I-NP I-ORG
+hires VBZ I-VP O
+Swiss JJ I-NP I-MISC
+chef NN I-NP O
+. . O O
+
+Anna NNP I-NP I-PER
+Berg NNP I-NP I-PER
+Lind NNP I-NP B-PER
+"""
+
+EXPECTED = [
+    (["Acme", "hires", "Swiss", "chef", "."], [(0, 1, "ORG"), (2, 3, "MISC")]),
+    (["Anna", "Berg", "Lind"], [(0, 2, "PER"), (2, 3, "PER")]),
+]
+
+
+def write(tmp_path, text, name="data.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_iob1_with_docstart(tmp_path):
+    assert list(read_conll(write(tmp_path, IOB1))) == EXPECTED
+
+
+def test_iob2_tab_separated_two_columns_no_docstart_whitespace_separators(tmp_path):
+    text = "Acme\tB-ORG\nhires\tO\nSwiss\tB-MISC\nchef\tO\n.\tO\n   \t \nAnna\tB-PER\nBerg\tI-PER\nLind\tB-PER\n\n\n"
+    assert list(read_conll(write(tmp_path, text))) == EXPECTED
+
+
+def test_crlf_and_iobes_and_new_entity_types(tmp_path):
+    text = "Aspirin S-DRUG\r\ncures O\r\nbad B-DISEASE\r\nheadaches E-DISEASE\r\n\r\n"
+    assert list(read_conll(write(tmp_path, text))) == [
+        (["Aspirin", "cures", "bad", "headaches"], [(0, 1, "DRUG"), (2, 4, "DISEASE")])
+    ]
+
+
+def test_type_change_inside_i_tags_starts_a_new_entity():
+    assert tags_to_spans(["I-ORG", "I-LOC", "O", "B-PER", "I-PER"]) == [(0, 1, "ORG"), (1, 2, "LOC"), (3, 5, "PER")]
+
+
+@pytest.mark.parametrize(
+    "text, line, reason",
+    [
+        ("Acme B-ORG\nhires\n", 2, "expected a word and a tag, found 1 column"),
+        ("Acme B-ORG\nhires VBZ X-ORG\n", 2, "last column 'X-ORG' is not an NER tag"),
+        ("Acme B-ORG\n\n\nhires VBZ B_ORG\n", 4, "last column 'B_ORG' is not an NER tag"),
+    ],
+)
+def test_malformed_line_names_file_line_and_reason(tmp_path, text, line, reason):
+    path = write(tmp_path, text)
+    with pytest.raises(ConllFormatError) as info:
+        list(read_conll(path))
+    assert str(info.value).startswith(f"{path}:{line}: ") and reason in str(info.value)
+
+
+def test_cli_writes_docbin_and_reports_errors(tmp_path, capsys):
+    out = tmp_path / "out.spacy"
+    main([str(write(tmp_path, IOB1)), str(out), "--limit", "1"])
+    docs = list(DocBin().from_disk(out).get_docs(Vocab()))
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs] == [EXPECTED[0][1]]
+    with pytest.raises(SystemExit):
+        main([str(write(tmp_path, "Acme\n", "bad.txt")), str(tmp_path / "bad.spacy")])
+    assert "bad.txt:1: expected a word and a tag" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing.txt"), str(out)])
+    assert "CoNLL file not found" in " ".join(capsys.readouterr().out.split())
+
+
+def test_docbin_round_trip_keeps_entities(tmp_path):
+    docbin = conll_to_docbin(write(tmp_path, IOB1))
+    docs = list(docbin.get_docs(Vocab()))
+    assert [d.text for d in docs] == ["Acme hires Swiss chef .", "Anna Berg Lind"]
+    assert [e.text for e in docs[1].ents] == ["Anna Berg", "Lind"]
