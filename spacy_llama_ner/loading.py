@@ -68,6 +68,18 @@ def check_llama_family(config: PretrainedConfig, where: str) -> None:
         )
 
 
+def check_dtype_runs(dtype_name: str, device: torch.device) -> None:
+    """Fail early, naming the setting, if `dtype` cannot compute on `device`."""
+    if device.type == "cuda" and dtype_name == "bfloat16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("dtype", f"bfloat16 does not run on {torch.cuda.get_device_name(device)}; use float16 or float32")
+    try:
+        with torch.autocast(device.type, dtype=TORCH_DTYPES[dtype_name], enabled=dtype_name != "float32"):
+            ones = torch.ones(2, 2, device=device)
+            (ones @ ones).sum().item()
+    except RuntimeError as err:
+        raise ConfigError("dtype", f"{dtype_name} does not run on {device}: {err}; use float32") from err
+
+
 def storage_dtype(settings: BackboneSettings) -> torch.dtype:
     """Weights the optimizer updates stay float32 (thinc's optimizer and torch2xp
     need it); only frozen base weights under LoRA are stored in `dtype`."""

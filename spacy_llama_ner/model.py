@@ -17,7 +17,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from . import serialization
 from .alignment import align_spans, count_truncated, tokenize_spans
 from .encoder import LlamaEncoder
-from .loading import TORCH_DTYPES, check_llama_family, load_backbone
+from .loading import TORCH_DTYPES, check_dtype_runs, check_llama_family, load_backbone
 from .lora import add_lora
 from .settings import BackboneSettings, ConfigError
 
@@ -113,6 +113,7 @@ class LlamaShim(PyTorchShim):
         return self._pad_id
 
     def load_pretrained(self) -> None:
+        check_dtype_runs(self.settings.dtype, get_torch_default_device())
         tokenizer, backbone = load_backbone(self.settings)
         if self.settings.lora:
             backbone = add_lora(backbone, self.settings.lora)

@@ -93,3 +93,27 @@ def test_smollm2_from_gguf_matches_converted_directory(smollm2_dir):
         results.append(token_vectors(nlp, texts))
     for a, b in zip(*results):
         numpy.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_dtype_the_device_cannot_run(tiny_llama, monkeypatch):
+    """A device without the dtype's kernels (simulated: the probe's autocast fails)."""
+    import torch
+
+    def no_half(*args, **kwargs):
+        raise RuntimeError("autocast: float16 is not supported here")
+
+    monkeypatch.setattr(torch, "autocast", no_half)
+    message = init_error(tiny_llama, dtype="float16")
+    assert "dtype: float16 does not run on cpu" in message and "float32" in message
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_reduced_precision_runs_and_keeps_trainable_weights_float32(tiny_llama, dtype):
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    nlp = make_nlp(tiny_llama, with_ner=False, dtype=dtype, lora=lora)
+    nlp.initialize()
+    backbone = nlp.get_pipe("transformer").model.shims[0]._model.backbone
+    dtypes = {(p.requires_grad, str(p.dtype)) for p in backbone.parameters()}
+    assert dtypes == {(True, "torch.float32"), (False, f"torch.{dtype}")}
+    vectors = token_vectors(nlp, ["Peter Smith flew to London ."])[0]
+    assert vectors.dtype == numpy.float32 and numpy.isfinite(vectors).all()

@@ -1,0 +1,32 @@
+"""Training callbacks (entry point `spacy_callbacks`, see setup.cfg)."""
+from pathlib import Path
+from typing import Callable
+
+from spacy.language import Language
+from spacy.tokens import DocBin
+from spacy.util import registry
+
+
+@registry.callbacks("spacy_llama_ner.check_ner_labels.v1")
+def create_check_ner_labels(corpus_path: str, component: str = "ner") -> Callable[[Language], Language]:
+    """[initialize.after_init]: stop if the training corpus has entity labels the
+    initialized NER does not know (e.g. labels fixed in [initialize.components]).
+    spaCy would otherwise train on such entities as if they were not there."""
+
+    def check_ner_labels(nlp: Language) -> Language:
+        known = set(nlp.get_pipe(component).labels)
+        found = {}
+        for doc in DocBin().from_disk(corpus_path).get_docs(nlp.vocab):
+            for ent in doc.ents:
+                found.setdefault(ent.label_, ent.text)
+        unknown = sorted(set(found) - known)
+        if unknown:
+            examples = ", ".join(f"{label} (e.g. {found[label]!r})" for label in unknown)
+            raise ValueError(
+                f"{Path(corpus_path)} has entity labels that component '{component}' does not "
+                f"know: {examples}. Known labels: {sorted(known)}. Add them to the labels "
+                "in [initialize.components] or drop them from the data."
+            )
+        return nlp
+
+    return check_ner_labels
