@@ -1,0 +1,269 @@
+"""Speed and memory of the pipeline against its limit and its peers, on the same docs.
+
+    python scripts/benchmark.py --model assets/models/SmolLM2-135M --data corpus/dev.spacy \
+        --out metrics/benchmark-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 512]
+
+`--model llama-3.2-1b-shape` builds a Llama-3.2-1B-shaped model with random weights
+(right for speed and memory, meaningless for accuracy) with SmolLM2's tokenizer.
+
+Every variant runs in its own process (so its peak memory is its own) over the same
+docs cut into the same batches, once to warm up and then --repeats times; the
+figure is the median. Variants:
+
+  limit-forward, limit-train   the raw backbone (transformers' LlamaModel) forward,
+                               and forward+backward, on the same padded batches
+  ours-{causal,bidirectional,lora}-infer   nlp.pipe through our transformer + NER
+  ours-{causal,bidirectional,lora}-train   nlp.update (forward, backward, optimizer)
+  seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
+                               model) on the same batches; train adds AdamW
+  spacy-cnn-infer, spacy-cnn-train   spaCy's CNN NER pipeline
+
+Writes OUT.json and OUT.md: words/s, peak memory, and the ratios.
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+VARIANTS = [
+    "limit-forward", "ours-causal-infer", "ours-bidirectional-infer", "ours-lora-infer", "seed-infer", "spacy-cnn-infer",
+    "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train", "seed-train", "spacy-cnn-train",
+]
+LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def llama_1b_shape(path: Path, tokenizer_dir: str) -> Path:
+    """Llama 3.2 1B's published shape with random weights (saved once), and the
+    byte-level BPE tokenizer of `tokenizer_dir` standing in for Llama 3's."""
+    if (path / "config.json").exists():
+        return path
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    config = LlamaConfig(
+        vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+        num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
+        rope_theta=500000.0, tie_word_embeddings=True,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    )
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = LlamaModel(config).to(torch.bfloat16)  # half the bytes to write and read
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(path)
+    return path
+
+
+def load_docs(args):
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    return list(DocBin().from_disk(args.data).get_docs(nlp.vocab))[: args.n_docs]
+
+
+def batches_of(items, size):
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def make_pipeline(args, variant):
+    import spacy
+
+    if variant.startswith("spacy-cnn"):
+        config = spacy.util.load_config(ROOT / "configs" / "ner_cnn.cfg")
+    else:
+        config = spacy.util.load_config(ROOT / "configs" / "ner_bidirectional.cfg")
+        model = config["components"]["transformer"]["model"]
+        model["name"] = args.model
+        model["attention"] = "causal" if "causal" in variant else "bidirectional"
+        model["dtype"] = args.dtype
+        model["lora"] = LORA if "lora" in variant else None
+        config["initialize"]["after_init"] = None
+    return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def run_ours(args, variant, docs, measure):
+    from spacy.training import Example
+
+    nlp = make_pipeline(args, variant)
+    examples = [Example(nlp.make_doc(d.text), d) for d in docs]
+    nlp.initialize(lambda: examples)
+    texts = [d.text for d in docs]
+    if variant.endswith("-infer"):
+        return measure(lambda: list(nlp.pipe(texts, batch_size=args.batch_docs)))
+    optimizer = nlp.create_optimizer()
+    batches = batches_of(examples, args.batch_docs)
+    return measure(lambda: [nlp.update(b, sgd=optimizer) for b in batches])
+
+
+def run_torch(args, variant, docs, measure):
+    """The limit (raw LlamaModel) and the seed approach (LlamaForTokenClassification)
+    on the batches our transformer would build for the same docs."""
+    import torch
+    from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
+    from spacy_llama_ner.alignment import tokenize_spans
+
+    device = torch.device(f"cuda:{args.gpu_id}" if args.gpu_id >= 0 else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    batches = []
+    for chunk in batches_of(docs, args.batch_docs):
+        wp, _ = tokenize_spans(tokenizer, [d[:] for d in chunk], 512, tokenizer.eos_token_id or 0)
+        ids = torch.from_numpy(wp.input_ids).to(device)
+        mask = torch.from_numpy(wp.attention_mask).long().to(device)
+        batches.append((ids, mask))
+    seed = variant.startswith("seed")
+    cls = AutoModelForTokenClassification if seed else AutoModel
+    kwargs = {"num_labels": 9} if seed else {}
+    model = cls.from_pretrained(args.model, attn_implementation="sdpa", **kwargs).to(device)
+    model.config.use_cache = False
+    dtype = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    if variant.endswith("forward") or variant.endswith("infer"):
+        model.eval()
+
+        def infer():
+            with torch.inference_mode(), autocast():
+                for ids, mask in batches:
+                    model(input_ids=ids, attention_mask=mask)
+            sync(device)
+        return measure(infer)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5) if seed else None
+
+    def train():
+        for ids, mask in batches:
+            with autocast():
+                out = model(input_ids=ids, attention_mask=mask)
+            if seed:
+                labels = torch.where(mask.bool(), ids % 9, -100)
+                loss = torch.nn.functional.cross_entropy(out.logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+            else:
+                loss = out.last_hidden_state.float().pow(2).mean()
+            loss.backward()
+            if optimizer:
+                optimizer.step()
+            model.zero_grad(set_to_none=True)
+        sync(device)
+    return measure(train)
+
+
+def sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_variant(args):
+    import torch
+
+    if args.gpu_id >= 0:
+        import spacy
+        from thinc.api import set_gpu_allocator
+
+        spacy.require_gpu(args.gpu_id)
+        set_gpu_allocator("pytorch")  # one allocator, so torch's peak counts thinc's arrays too
+    torch.manual_seed(0)
+    docs = load_docs(args)
+    words = sum(len(d) for d in docs)
+
+    def measure(fn):
+        fn()  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return times
+
+    runner = run_ours if args.variant.startswith(("ours", "spacy-cnn")) else run_torch
+    times = runner(args, args.variant, docs, measure)
+    result = {
+        "variant": args.variant,
+        "docs": len(docs),
+        "words": words,
+        "median_s": median(times),
+        "words_per_s": words / median(times),
+        "times_s": times,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if args.gpu_id >= 0:
+        result["peak_gpu_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["device"] = torch.cuda.get_device_name(args.gpu_id)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def report(results, args):
+    by = {r["variant"]: r for r in results}
+    wps = lambda v: by[v]["words_per_s"] if v in by else float("nan")
+    ratios = {
+        "ours-causal-infer / limit-forward": wps("ours-causal-infer") / wps("limit-forward"),
+        "ours-bidirectional-infer / limit-forward": wps("ours-bidirectional-infer") / wps("limit-forward"),
+        "ours-bidirectional-infer / ours-causal-infer": wps("ours-bidirectional-infer") / wps("ours-causal-infer"),
+        "ours-causal-train / limit-train": wps("ours-causal-train") / wps("limit-train"),
+        "ours-bidirectional-train / limit-train": wps("ours-bidirectional-train") / wps("limit-train"),
+        "ours-lora-train / limit-train": wps("ours-lora-train") / wps("limit-train"),
+        "ours-bidirectional-infer / seed-infer": wps("ours-bidirectional-infer") / wps("seed-infer"),
+        "ours-bidirectional-train / seed-train": wps("ours-bidirectional-train") / wps("seed-train"),
+        "ours-bidirectional-infer / spacy-cnn-infer": wps("ours-bidirectional-infer") / wps("spacy-cnn-infer"),
+    }
+    mem_key = "peak_gpu_allocated_mb" if args.gpu_id >= 0 else "peak_rss_mb"
+    lines = [
+        f"Model `{args.model}`, dtype {args.dtype}, {results[0]['docs']} docs / {results[0]['words']} words of "
+        f"`{args.data}`, batches of {args.batch_docs} docs, median of {args.repeats} runs after a warm-up.",
+        "",
+        f"| variant | words/s | median s | peak memory (MB, {'GPU allocated' if args.gpu_id >= 0 else 'RSS'}) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['variant']} | {r['words_per_s']:,.0f} | {r['median_s']:.2f} | {r[mem_key]:,.0f} |" for r in results]
+    lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results, "ratios": ratios}, indent=2))
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="assets/models/SmolLM2-135M")
+    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape")
+    parser.add_argument("--data", default="corpus/dev.spacy")
+    parser.add_argument("--out", default="metrics/benchmark-cpu")
+    parser.add_argument("--n-docs", type=int, default=256)
+    parser.add_argument("--batch-docs", type=int, default=64, help="docs per batch (~1,000 CoNLL words)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.model == "llama-3.2-1b-shape":
+        args.model = str(llama_1b_shape(Path(tempfile.gettempdir()) / "llama-3.2-1b-shape", args.tokenizer_from))
+    if args.variant:
+        return run_variant(args)
+    results = []
+    for variant in args.variants.split(","):
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--model", args.model, "--variant", variant]
+        print(f"running {variant} ...", flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(lines[-1][len("RESULT "):]))
+        print(f"  {results[-1]['words_per_s']:,.0f} words/s", flush=True)
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
