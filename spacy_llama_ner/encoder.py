@@ -51,7 +51,7 @@ class LlamaEncoder(torch.nn.Module):
         of short and long spans does not pay for padding every row to the longest."""
         lengths = attention_mask.sum(dim=1).tolist()
         outputs, order = [], []
-        for rows in length_groups(lengths):
+        for rows in length_groups(lengths, *GROUP_PIECES[input_ids.device.type == "cuda"]):
             width = max(lengths[i] for i in rows)
             index = torch.tensor(rows, device=input_ids.device)
             hidden = self._encode(input_ids[index, :width], attention_mask[index, :width])
@@ -99,22 +99,22 @@ class LlamaEncoder(torch.nn.Module):
 
 
 # A group is closed when padding would exceed this share of its real pieces,
-# unless the group is still smaller than MIN_GROUP_PIECES (tiny matrices run slowly),
-# and always before it exceeds MAX_GROUP_PIECES (bounds memory for long documents).
+# unless the group is still smaller than its minimum size (small matrices run
+# slowly), and always before it exceeds its maximum (bounds memory for long
+# documents). A GPU wants far larger groups than a CPU: keyed by "on a GPU".
 PADDING_TOLERANCE = 0.2
-MIN_GROUP_PIECES = 512
-MAX_GROUP_PIECES = 8192
+GROUP_PIECES = {False: (512, 8192), True: (16384, 65536)}
 
 
-def length_groups(lengths: List[int]) -> List[List[int]]:
+def length_groups(lengths: List[int], min_pieces: int = 512, max_pieces: int = 8192) -> List[List[int]]:
     """Row indices, sorted by length and cut into groups with little padding."""
     groups: List[List[int]] = []
     current: List[int] = []
     real = 0
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
         padded = (len(current) + 1) * lengths[i]
-        too_padded = padded > MIN_GROUP_PIECES and padded > (1 + PADDING_TOLERANCE) * (real + lengths[i])
-        if current and (too_padded or padded > MAX_GROUP_PIECES):
+        too_padded = padded > min_pieces and padded > (1 + PADDING_TOLERANCE) * (real + lengths[i])
+        if current and (too_padded or padded > max_pieces):
             groups.append(current)
             current, real = [], 0
         current.append(i)

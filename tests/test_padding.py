@@ -61,12 +61,14 @@ def test_padding_changes_nothing_smollm2(smollm2_dir, attention):
 
 
 def test_length_groups_partition_rows_and_bound_padding():
-    from spacy_llama_ner.encoder import MIN_GROUP_PIECES, PADDING_TOLERANCE, length_groups
+    from spacy_llama_ner.encoder import PADDING_TOLERANCE, length_groups
 
     lengths = [5, 80, 7, 300, 12, 12, 64, 3, 150, 9] * 20
-    groups = length_groups(lengths)
-    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
-    for group in groups:
-        padded = len(group) * max(lengths[i] for i in group)
-        real = sum(lengths[i] for i in group)
-        assert padded <= max(MIN_GROUP_PIECES + max(lengths), (1 + PADDING_TOLERANCE) * real)
+    for min_pieces, max_pieces in [(512, 8192), (2048, 4096)]:
+        groups = length_groups(lengths, min_pieces, max_pieces)
+        assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+        for group in groups:
+            padded = len(group) * max(lengths[i] for i in group)
+            real = sum(lengths[i] for i in group)
+            assert padded <= max(min_pieces + max(lengths), (1 + PADDING_TOLERANCE) * real)
+            assert padded <= max_pieces or len(group) == 1
