@@ -21,7 +21,6 @@ def LlamaTransformer(
     lora: Optional[Dict] = None,
     max_length: int = 512,
     pad_token: Optional[str] = None,
-    gradient_checkpointing: bool = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -41,6 +40,5 @@ def LlamaTransformer(
         lora=LoraSettings.from_config(lora),
         max_length=max_length,
         pad_token=pad_token,
-        gradient_checkpointing=gradient_checkpointing,
     )
     return LlamaTransformerModel(settings, get_spans)

@@ -12,18 +12,18 @@ from pathlib import Path
 from transformers import AutoModel
 from wasabi import msg
 
-from .loading import resolve_source, _check_gguf_architecture, _load_tokenizer
+from .loading import resolve_source, check_gguf_architecture, load_tokenizer
 
 
 def convert_gguf(gguf_path: Path, output_dir: Path) -> Path:
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {gguf_path.resolve()}")
-    _check_gguf_architecture(gguf_path)
+    check_gguf_architecture(gguf_path)
     source, gguf_file = resolve_source(str(gguf_path))
     start = time.time()
     msg.info(f"De-quantizing {gguf_path.name} to float32")
-    tokenizer = _load_tokenizer(source, str(gguf_path), {"gguf_file": gguf_file})
+    tokenizer = load_tokenizer(source, str(gguf_path), {"gguf_file": gguf_file})
     model = AutoModel.from_pretrained(source, gguf_file=gguf_file)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

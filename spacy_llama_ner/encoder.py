@@ -16,7 +16,6 @@ from contextlib import nullcontext
 from typing import Dict, List
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 
 class LlamaEncoder(torch.nn.Module):
@@ -25,12 +24,10 @@ class LlamaEncoder(torch.nn.Module):
         backbone: torch.nn.Module,
         causal_layers: List[bool],
         compute_dtype: torch.dtype = torch.float32,
-        gradient_checkpointing: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
         self.compute_dtype = compute_dtype
-        self.gradient_checkpointing = gradient_checkpointing
         self.backbone.config.use_cache = False
         layers = backbone.layers
         if len(causal_layers) != len(layers):
@@ -75,11 +72,7 @@ class LlamaEncoder(torch.nn.Module):
             position_embeddings = backbone.rotary_emb(hidden, position_ids)
             masks = self._masks(attention_mask, hidden.dtype)
             for layer, causal in zip(backbone.layers, self.causal_layers):
-                args = (hidden, masks[causal], position_ids, position_embeddings)
-                if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                    hidden = checkpoint(_run_layer, layer, *args, use_reentrant=False)
-                else:
-                    hidden = _run_layer(layer, *args)
+                hidden = _run_layer(layer, hidden, masks[causal], position_ids, position_embeddings)
             hidden = backbone.norm(hidden)
         return hidden.float()
 

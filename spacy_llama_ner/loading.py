@@ -30,7 +30,7 @@ def load_backbone(settings: BackboneSettings) -> Tuple[PreTrainedTokenizerFast, 
     where = f"{source}/{gguf_file}" if gguf_file else source
     config = _load_config(source, where, kwargs)
     check_llama_family(config, where)
-    tokenizer = _load_tokenizer(source, where, kwargs)
+    tokenizer = load_tokenizer(source, where, kwargs)
     msg.info(f"Loading {config.model_type} backbone from {where}" + (" (de-quantizing GGUF)" if gguf_file else ""))
     model = AutoModel.from_pretrained(
         source,
@@ -89,7 +89,7 @@ def storage_dtype(settings: BackboneSettings) -> torch.dtype:
 def _load_config(source: str, where: str, kwargs) -> PretrainedConfig:
     try:
         if kwargs.get("gguf_file"):
-            _check_gguf_architecture(Path(source) / kwargs["gguf_file"])
+            check_gguf_architecture(Path(source) / kwargs["gguf_file"])
         return AutoConfig.from_pretrained(source, **kwargs)
     except ConfigError:
         raise
@@ -108,7 +108,7 @@ def _load_config(source: str, where: str, kwargs) -> PretrainedConfig:
         raise ConfigError("name", f"{where} is not a model transformers can read: {err}") from err
 
 
-def _check_gguf_architecture(path: Path) -> None:
+def check_gguf_architecture(path: Path) -> None:
     from gguf import GGUFReader
 
     try:
@@ -123,7 +123,7 @@ def _check_gguf_architecture(path: Path) -> None:
         )
 
 
-def _load_tokenizer(source: str, where: str, kwargs) -> PreTrainedTokenizerFast:
+def load_tokenizer(source: str, where: str, kwargs) -> PreTrainedTokenizerFast:
     tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **kwargs)
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
         raise ConfigError("name", f"{where} has no fast tokenizer (tokenizer.json); word-piece offsets need one")

@@ -63,7 +63,6 @@ class BackboneSettings:
     lora: Optional[LoraSettings] = None
     max_length: int = 512
     pad_token: Optional[str] = None
-    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():

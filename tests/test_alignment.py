@@ -3,7 +3,6 @@ whose characters it does not cover."""
 import numpy
 import pytest
 import spacy
-from spacy.tokens import DocBin
 
 from spacy.attrs import IS_SPACE
 

@@ -117,3 +117,12 @@ def test_reduced_precision_runs_and_keeps_trainable_weights_float32(tiny_llama, 
     assert dtypes == {(True, "torch.float32"), (False, f"torch.{dtype}")}
     vectors = token_vectors(nlp, ["Peter Smith flew to London ."])[0]
     assert vectors.dtype == numpy.float32 and numpy.isfinite(vectors).all()
+
+
+def test_pad_token_setting(tiny_llama):
+    nlp = make_nlp(tiny_llama, with_ner=False, pad_token="</s>")
+    nlp.initialize()
+    shim = nlp.get_pipe("transformer").model.shims[0]
+    assert shim.pad_id == shim.tokenizer.convert_tokens_to_ids("</s>")
+    assert "pad_token: '<nope>' is not in the tokenizer's vocabulary" in init_error(tiny_llama, pad_token="<nope>")
+

@@ -5,7 +5,6 @@ import warnings
 
 import numpy
 import pytest
-import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.training import Example
