@@ -99,6 +99,7 @@ class LlamaShim(PyTorchShim):
         super().__init__(None)
         self.settings = settings
         self.tokenizer = None
+        self.pad_id: Optional[int] = None
 
     @property
     def is_loaded(self) -> bool:
@@ -107,10 +108,6 @@ class LlamaShim(PyTorchShim):
     @property
     def hidden_size(self) -> int:
         return self._model.backbone.config.hidden_size
-
-    @property
-    def pad_id(self) -> int:
-        return self._pad_id
 
     def load_pretrained(self) -> None:
         check_dtype_runs(self.settings.dtype, get_torch_default_device())
@@ -128,7 +125,7 @@ class LlamaShim(PyTorchShim):
         )
         tokenizer.model_max_length = settings.max_length
         self.tokenizer = tokenizer
-        self._pad_id = choose_pad_id(tokenizer, settings.pad_token)
+        self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
         self._model = encoder.to(get_torch_default_device())
 
     def to_bytes(self):
