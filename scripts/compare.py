@@ -1,10 +1,12 @@
 """Put the trained pipelines side by side: one Markdown table, one PNG figure.
 
-    python scripts/compare.py TRAINING_DIR METRICS_DIR OUTPUT.md OUTPUT.png
+    python scripts/compare.py RUNS_DIR OUTPUT.md OUTPUT.png
 
-Runs named NAME-sN (N = seed) are grouped; the table shows the mean and, with
-more than one seed, the min-max spread. Every figure is read from the runs'
-run.json (training) and metrics/NAME-sN.json (test set) files.
+Each run is a folder RUNS_DIR/NAME-sN (N = seed) with run.json (training, from
+scripts/train_run.py), test.json (test set, from scripts/evaluate_run.py) and
+train_log.jsonl (spaCy's training log). Runs of one NAME are grouped; the table
+shows the mean and, with more than one seed, the min-max spread. Every figure is
+read from those files.
 """
 import json
 import re
@@ -19,16 +21,35 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def load_runs(training_dir: Path, metrics_dir: Path):
+def read_log(path: Path):
+    """spaCy's training log: one dict per evaluation (step, epoch, losses, scores)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_runs(runs_dir: Path):
     groups = defaultdict(list)
-    for metrics_file in sorted(metrics_dir.glob("*.json")):
-        name = metrics_file.stem
-        run_file = training_dir / name / "run.json"
-        if not run_file.exists():
+    for test_file in sorted(runs_dir.glob("*/test.json")):
+        run_dir = test_file.parent
+        if not (run_dir / "run.json").exists():
             continue
-        group = re.sub(r"-s\d+$", "", name)
-        groups[group].append({"name": name, "test": json.loads(metrics_file.read_text()), "train": json.loads(run_file.read_text())})
+        group = re.sub(r"-s\d+$", "", run_dir.name)
+        groups[group].append({
+            "name": run_dir.name,
+            "test": json.loads(test_file.read_text()),
+            "train": json.loads((run_dir / "run.json").read_text()),
+            "log": read_log(run_dir / "train_log.jsonl"),
+        })
     return groups
+
+
+def steps(run) -> str:
+    """'best/last' step of the run, from its training log."""
+    if not run["log"]:
+        return "?"
+    best = max(run["log"], key=lambda entry: entry["score"])
+    return f"{best['step']}/{run['log'][-1]['step']}"
 
 
 def spread(values, scale=1.0, fmt="{:.1f}"):
@@ -41,7 +62,8 @@ def spread(values, scale=1.0, fmt="{:.1f}"):
 
 def table(groups) -> str:
     types = sorted({t for runs in groups.values() for r in runs for t in r["test"]["ents_per_type"]})
-    head = ["pipeline", "seeds", "test F1", *[f"{t} F1" for t in types], "dev F1", "train time (s)",
+    head = ["pipeline", "seeds", "test F1", *[f"{t} F1" for t in types], "dev F1", "steps best/last", "date",
+            "train time (s)",
             "infer words/s", "peak RSS train (MB)", "peak RSS infer (MB)", "params total", "params trainable"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for group, runs in groups.items():
@@ -52,6 +74,8 @@ def table(groups) -> str:
             spread([r["test"]["ents_f"] for r in runs], 100),
             *per_type,
             spread([r["train"]["dev_scores"]["ents_f"] for r in runs], 100),
+            ", ".join(steps(r) for r in runs),
+            min(r["train"].get("started", "?")[:10] for r in runs),
             spread([r["train"]["train_wall_s"] for r in runs], fmt="{:.0f}"),
             spread([r["test"]["words_per_second"] for r in runs], fmt="{:.0f}"),
             spread([r["train"]["peak_rss_mb"] for r in runs], fmt="{:.0f}"),
@@ -80,10 +104,10 @@ def figure(groups, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main(training_dir, metrics_dir, output_md, output_png):
-    groups = load_runs(Path(training_dir), Path(metrics_dir))
+def main(runs_dir, output_md, output_png):
+    groups = load_runs(Path(runs_dir))
     if not groups:
-        raise SystemExit(f"no runs with both {training_dir}/NAME/run.json and {metrics_dir}/NAME.json")
+        raise SystemExit(f"no runs with both {runs_dir}/NAME/run.json and {runs_dir}/NAME/test.json")
     Path(output_md).parent.mkdir(parents=True, exist_ok=True)
     Path(output_md).write_text(table(groups))
     figure(groups, Path(output_png))

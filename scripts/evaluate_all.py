@@ -1,20 +1,20 @@
 """Run scripts/evaluate_run.py for every trained pipeline (one process each, so
-each peak memory figure is its own).
+each peak memory figure is its own); each run's scores go to TRAINING_DIR/NAME/test.json.
 
-    python scripts/evaluate_all.py TRAINING_DIR CORPUS.spacy METRICS_DIR [--gpu-id N]
+    python scripts/evaluate_all.py TRAINING_DIR CORPUS.spacy [--gpu-id N]
 """
 import subprocess
 import sys
 from pathlib import Path
 
 
-def main(training_dir: str, corpus: str, metrics_dir: str, *args: str) -> None:
-    runs = sorted(p.parent for p in Path(training_dir).glob("*/run.json") if not p.parent.name.startswith("gpu-"))
+def main(training_dir: str, corpus: str, *args: str) -> None:
+    runs = sorted(p.parent for p in Path(training_dir).glob("*/run.json"))
     if not runs:
         raise SystemExit(f"no trained runs in {training_dir}")
     script = Path(__file__).with_name("evaluate_run.py")
     for run in runs:
-        output = Path(metrics_dir) / f"{run.name}.json"
+        output = run / "test.json"
         subprocess.run([sys.executable, str(script), str(run / "model-best"), corpus, str(output), *args], check=True)
 
 

@@ -1,29 +1,94 @@
 """Train one pipeline with `spacy train` and record what it cost.
 
-    python scripts/train_run.py CONFIG OUTPUT_DIR [--gpu-id N] [--key value ...]
+    python scripts/train_run.py CONFIG OUTPUT_DIR [--gpu-id N] [--gpu-config CONFIG]
+        [--max-steps N] [--record DIR] [--section.key value ...]
 
 Extra `--section.key value` arguments are config overrides, as for `spacy train`.
-Writes OUTPUT_DIR/run.json: wall time, peak memory (RSS on CPU, allocated on GPU),
-seed, dev scores and overrides.
+`--gpu-config` replaces CONFIG when `--gpu-id` is 0 or more (one command line for
+either device). `--max-steps N` with N > 0 trains exactly N steps with the learning
+rate decaying over them; 0 (the default) keeps the config's own recipe: it stops
+when dev F1 has not improved for `training.patience` steps or at the config's
+`training.max_steps`.
+
+Writes OUTPUT_DIR/train_log.jsonl (spaCy's ConsoleLogger.v3: one line per
+evaluation) and OUTPUT_DIR/run.json: wall time, peak memory (RSS on CPU, allocated
+on GPU), seed, dev scores, overrides, date and machine. `--record DIR` copies
+those two small files to DIR, for results that are committed.
 """
 import json
+import os
+import platform
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
+from spacy.util import load_config
+from wasabi import msg
+
+
+def pop_option(args: list, name: str, default=None):
+    if name not in args:
+        return default
+    i = args.index(name)
+    if i + 1 >= len(args):
+        msg.fail(f"{name} needs a value", exits=1)
+    value = args[i + 1]
+    del args[i : i + 2]
+    return value
+
+
+def eval_frequency_for(max_steps: int, eval_frequency: int) -> int:
+    """An evaluation frequency that divides max_steps, so the last step is evaluated
+    (spaCy evaluates only when step % eval_frequency == 0): the divisor closest to
+    the wanted frequency, within a factor of two of it, else max_steps itself."""
+    divisors = [d for d in range(max(1, eval_frequency // 2), 2 * eval_frequency + 1) if max_steps % d == 0]
+    return min(divisors + [max_steps], key=lambda d: abs(d - eval_frequency))
+
+
+def step_overrides(config: str, max_steps: int, overrides: dict) -> dict:
+    """Overrides for a budget of exactly max_steps steps (none for 0): the step cap,
+    an evaluation at the last step and, where the learning rate is a schedule with
+    a horizon, that horizon."""
+    if max_steps < 0:
+        msg.fail(f"--max-steps: got {max_steps}; allowed values: 0 (until dev F1 stops improving) or a positive number", exits=1)
+    if max_steps == 0:
+        return {}
+    training = load_config(config)["training"]
+    wanted = overrides.get("training.eval_frequency", training["eval_frequency"])
+    result = {
+        "training.max_steps": max_steps,
+        "training.max_epochs": 0,
+        "training.eval_frequency": eval_frequency_for(max_steps, wanted),
+    }
+    if result["training.eval_frequency"] != wanted:
+        msg.info(f"Evaluating every {result['training.eval_frequency']} steps (not {wanted}) so that step {max_steps} is evaluated")
+    learn_rate = training["optimizer"]["learn_rate"]
+    if isinstance(learn_rate, dict) and "total_steps" in learn_rate:
+        result["training.optimizer.learn_rate.total_steps"] = max_steps
+    return result
 
 
 def main(config: str, output: str, *args: str) -> None:
     args = list(args)
-    gpu_id = -1
-    if "--gpu-id" in args:
-        i = args.index("--gpu-id")
-        gpu_id = int(args[i + 1])
-        del args[i : i + 2]
+    gpu_id = int(pop_option(args, "--gpu-id", -1))
+    gpu_config = pop_option(args, "--gpu-config")
+    max_steps = int(pop_option(args, "--max-steps", 0))
+    record = pop_option(args, "--record")
+    if gpu_id >= 0 and gpu_config:
+        config = gpu_config
+    if not Path(config).is_file():
+        msg.fail(f"config file not found: {Path(config).resolve()}", exits=1)
     overrides = parse_config_overrides(args)
+    overrides = {**overrides, **step_overrides(config, max_steps, overrides)}
+    log_path = Path(output) / "train_log.jsonl"
+    # spaCy's logger refuses to overwrite a log: a rerun starts a fresh one.
+    log_path.unlink(missing_ok=True)
+    overrides.setdefault("training.logger.output_file", str(log_path))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     start = time.time()
     train(Path(config), Path(output), use_gpu=gpu_id, overrides=overrides)
     wall = time.time() - start
@@ -31,17 +96,24 @@ def main(config: str, output: str, *args: str) -> None:
         "config": config,
         "overrides": overrides,
         "seed": overrides.get("system.seed"),
+        "started": started,
         "train_wall_s": round(wall, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "device": "cpu" if gpu_id < 0 else f"gpu{gpu_id}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
     if gpu_id >= 0:
         import torch
 
+        run["gpu"] = torch.cuda.get_device_name(gpu_id)
         run["peak_gpu_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     meta = json.loads((Path(output) / "model-best" / "meta.json").read_text())
     run["dev_scores"] = {k: meta["performance"][k] for k in ("ents_f", "ents_p", "ents_r")}
     (Path(output) / "run.json").write_text(json.dumps(run, indent=2))
+    if record:
+        Path(record).mkdir(parents=True, exist_ok=True)
+        for name in ("run.json", "train_log.jsonl"):
+            shutil.copy(Path(output) / name, Path(record) / name)
     print(json.dumps(run))
 
 

@@ -51,7 +51,7 @@ def test_spacy_train_evaluate_and_pipe(attention, corpus, smollm2_dir, tmp_path)
             "--training.optimizer.learn_rate.initial_rate", "0.0002",
             "--training.optimizer.learn_rate.warmup_steps", "10",
             "--training.optimizer.learn_rate.total_steps", str(STEPS),
-            "--training.logger.progress_bar", "false",
+            "--training.logger.progress_bar", "null",
         ]
     )
     best = output / "model-best"
