@@ -1,19 +1,25 @@
 """Training callbacks (entry point `spacy_callbacks`, see setup.cfg)."""
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.util import registry
+from wasabi import msg
 
 
 @registry.callbacks("spacy_llama_ner.check_ner_labels.v1")
-def create_check_ner_labels(corpus_path: str, component: str = "ner") -> Callable[[Language], Language]:
+def create_check_ner_labels(corpus_path: Optional[str], component: str = "ner") -> Callable[[Language], Language]:
     """[initialize.after_init]: stop if the training corpus has entity labels the
     initialized NER does not know (e.g. labels fixed in [initialize.components]).
-    spaCy would otherwise train on such entities as if they were not there."""
+    spaCy would otherwise train on such entities as if they were not there.
+    With no corpus path (paths.train = null: a pipeline built in Python and
+    initialized from examples) there is no file to check, and it says so."""
 
     def check_ner_labels(nlp: Language) -> Language:
+        if corpus_path is None:
+            msg.info("check_ner_labels: no training corpus path (paths.train is null), labels not checked")
+            return nlp
         known = set(nlp.get_pipe(component).labels)
         found = {}
         for doc in DocBin().from_disk(corpus_path).get_docs(nlp.vocab):

@@ -22,3 +22,24 @@ def test_unknown_training_labels_are_named(tmp_path):
     ner.add_label("DRUG")
     assert create_check_ner_labels(str(path))(nlp) is nlp
 
+
+
+def test_a_config_with_no_training_path_initializes_from_examples(tiny_llama):
+    """A custom training loop: our config with paths.train = null, initialized from
+    examples given in Python (the label check has no file and steps aside)."""
+    from spacy.training import Example
+    from spacy.util import load_config, load_model_from_config
+
+    from conftest import ROOT
+
+    config = load_config(
+        ROOT / "configs" / "ner_bidirectional.cfg",
+        overrides={"paths.train": None, "paths.dev": None, "paths.model": str(tiny_llama)},
+    )
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    doc = nlp.make_doc("Peter Smith flew to London")
+    examples = [Example.from_dict(doc, {"entities": [(0, 11, "PER"), (20, 26, "LOC")]})]
+    nlp.initialize(lambda: examples)
+    assert sorted(nlp.get_pipe("ner").labels) == ["LOC", "PER"]
+    losses = nlp.update(examples)
+    assert losses["ner"] > 0

@@ -34,6 +34,7 @@ def corpus(conll_dir, tmp_path_factory):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("attention", ["causal", "bidirectional"])
 def test_spacy_train_evaluate_and_pipe(attention, corpus, smollm2_dir, tmp_path):
     output = tmp_path / "training"
