@@ -138,6 +138,7 @@ class LlamaShim(PyTorchShim):
             "format": serialization.FORMAT_VERSION,
             "loaded": True,
             "config": backbone.config.to_dict(),
+            "lora": serialization.lora_to_saved(self.settings.lora),
             "tokenizer": serialization.tokenizer_to_files(self.tokenizer),
             "weights": serialization.state_to_shards(backbone.state_dict()),
         }
@@ -150,6 +151,8 @@ class LlamaShim(PyTorchShim):
             )
         if not msg["loaded"]:
             return self
+        if "lora" in msg:  # absent in pipelines saved before the settings were stored
+            serialization.check_lora_unchanged(msg["lora"], self.settings.lora)
         config = serialization.config_from_dict(msg["config"])
         check_llama_family(config, "the saved pipeline")
         backbone = serialization.empty_backbone(config, self.settings.attn_implementation)

@@ -6,9 +6,10 @@ and reloads with a non-strict fallback that can leave random weights. Here the
 weights travel as safetensors shards of at most MAX_SHARD_BYTES each, and the
 state dict must match the rebuilt model exactly.
 """
+import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from accelerate import init_empty_weights
@@ -16,6 +17,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from transformers import AutoModel, AutoTokenizer, PretrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+from .settings import LoraSettings
 
 FORMAT_VERSION = 1
 # msgpack's bin type holds at most 4 GiB - 1; stay well under it.
@@ -80,3 +83,38 @@ def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -
             "block (lora settings) edited after saving?"
         )
 
+
+
+# LoRA keys that decide the saved weights' shapes (r, target_modules) or every
+# prediction (alpha scales the adapters' output). dropout only acts in training,
+# so a loaded pipeline may change it (e.g. to train on without dropout).
+LORA_KEYS_FIXED_AT_SAVE = ("r", "alpha", "target_modules")
+
+
+def lora_to_saved(lora: Optional[LoraSettings]) -> Optional[Dict]:
+    return dataclasses.asdict(lora) if lora else None
+
+
+def check_lora_unchanged(saved: Optional[Dict], current: Optional[LoraSettings]) -> None:
+    """Name each LoRA setting of the config that differs from the one the weights
+    were saved with: loading would fail on shapes, or silently change outputs."""
+    now = lora_to_saved(current)
+    if (saved is None) != (now is None):
+        raise ValueError(
+            f"The transformer was saved with lora = {saved} but the pipeline's config now "
+            f"says lora = {now}. LoRA cannot be switched on or off in a saved pipeline: "
+            "restore the [components.transformer.model] lora block, or retrain."
+        )
+    if saved is None:
+        return
+    changed = [
+        f"lora.{key}: saved with {saved[key]!r}, config says {now[key]!r}"
+        for key in LORA_KEYS_FIXED_AT_SAVE
+        if saved[key] != now[key]
+    ]
+    if changed:
+        raise ValueError(
+            "The pipeline's [components.transformer.model] lora block was edited after "
+            f"saving: {'; '.join(changed)}. The saved adapters only work with the settings "
+            "they were trained with: restore them, or retrain (only lora.dropout may change)."
+        )

@@ -105,12 +105,62 @@ def test_lora_weights_are_saved_and_only_they_train(tiny_llama, tmp_path):
     assert all(n in saved for n in trainable)
 
 
-def test_mismatched_config_is_an_error_not_random_weights(tiny_llama, tmp_path):
-    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj"]}
-    nlp = trained_pipeline(tiny_llama, lora=lora)
-    nlp.to_disk(tmp_path / "pipeline")
-    with pytest.raises(ValueError, match="do not match the model built from the pipeline's config"):
-        spacy.load(tmp_path / "pipeline", config={"components": {"transformer": {"model": {"lora": None}}}})
+SAVED_LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj"]}
+
+
+@pytest.fixture(scope="module")
+def saved_lora_pipeline(tiny_llama, tmp_path_factory):
+    path = tmp_path_factory.mktemp("lora") / "pipeline"
+    trained_pipeline(tiny_llama, lora=SAVED_LORA).to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        ({"r": 8}, "lora.r: saved with 4, config says 8"),
+        ({"alpha": 16}, "lora.alpha: saved with 8, config says 16"),
+        ({"target_modules": ["q_proj", "v_proj"]}, "lora.target_modules: saved with ['q_proj'], config says ['q_proj', 'v_proj']"),
+    ],
+    ids=["r", "alpha", "target_modules"],
+)
+def test_editing_a_saved_lora_setting_is_named(saved_lora_pipeline, edit, message):
+    """r and target_modules would not fit the saved shapes; alpha would silently
+    rescale every adapter: each is an error that names the key."""
+    lora = {**SAVED_LORA, **edit}
+    with pytest.raises(ValueError, match="lora block was edited after saving") as info:
+        spacy.load(saved_lora_pipeline, config={"components": {"transformer": {"model": {"lora": lora}}}})
+    assert message in str(info.value)
+
+
+def test_switching_lora_off_in_a_saved_pipeline_is_named(saved_lora_pipeline):
+    with pytest.raises(ValueError, match="LoRA cannot be switched on or off in a saved pipeline"):
+        spacy.load(saved_lora_pipeline, config={"components": {"transformer": {"model": {"lora": None}}}})
+
+
+def test_lora_dropout_may_change_after_saving(saved_lora_pipeline):
+    """dropout acts only in training: a saved pipeline loads with another one and
+    predicts exactly as before."""
+    expected = token_vectors(spacy.load(saved_lora_pipeline), TEXTS)
+    lora = {**SAVED_LORA, "dropout": 0.3}
+    nlp = spacy.load(saved_lora_pipeline, config={"components": {"transformer": {"model": {"lora": lora}}}})
+    assert nlp.get_pipe("transformer").model.shims[0].settings.lora.dropout == 0.3
+    vectors = token_vectors(nlp, TEXTS)
+    assert max(float(numpy.abs(a - b).max()) for a, b in zip(expected, vectors)) == 0.0
+
+
+def test_switching_lora_on_is_named(tiny_llama, tmp_path):
+    """Edited in the saved pipeline's config.cfg (a null block cannot be overridden
+    with a dict from the command line)."""
+    from spacy.util import load_config
+
+    path = tmp_path / "pipeline"
+    trained_pipeline(tiny_llama).to_disk(path)
+    config = load_config(path / "config.cfg", interpolate=False)
+    config["components"]["transformer"]["model"]["lora"] = SAVED_LORA
+    config.to_disk(path / "config.cfg")
+    with pytest.raises(ValueError, match="saved with lora = None"):
+        spacy.load(path)
 
 
 def test_weights_are_sharded_below_the_blob_limit(tiny_llama, tmp_path, monkeypatch):
