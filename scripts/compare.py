@@ -86,6 +86,27 @@ def table(groups) -> str:
     return "\n".join(rows) + "\n"
 
 
+def differences(groups, reference: str = "causal") -> str:
+    """Each pipeline against the reference (means over seeds): the figures the
+    discussion quotes, computed here rather than typed."""
+    if reference not in groups or len(groups) < 2:
+        return ""
+    mean_of = lambda runs, get: mean(get(r) for r in runs)
+    test_f1 = lambda r: 100 * r["test"]["ents_f"]
+    dev_f1 = lambda r: 100 * r["train"]["dev_scores"]["ents_f"]
+    speed = lambda r: r["test"]["words_per_second"]
+    base = groups[reference]
+    rows = [f"| against {reference} | test F1 (points) | dev F1 (points) | inference words/s (ratio) |", "|---|---|---|---|"]
+    for group, runs in groups.items():
+        if group != reference:
+            rows.append(
+                f"| {group} | {mean_of(runs, test_f1) - mean_of(base, test_f1):+.1f} "
+                f"| {mean_of(runs, dev_f1) - mean_of(base, dev_f1):+.1f} "
+                f"| {mean_of(runs, speed) / mean_of(base, speed):.2f}× |"
+            )
+    return "\n" + "\n".join(rows) + "\n"
+
+
 def figure(groups, path: Path) -> None:
     names = list(groups)
     fig, (ax_f1, ax_speed) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -109,9 +130,10 @@ def main(runs_dir, output_md, output_png):
     if not groups:
         raise SystemExit(f"no runs with both {runs_dir}/NAME/run.json and {runs_dir}/NAME/test.json")
     Path(output_md).parent.mkdir(parents=True, exist_ok=True)
-    Path(output_md).write_text(table(groups))
+    report = table(groups) + differences(groups)
+    Path(output_md).write_text(report)
     figure(groups, Path(output_png))
-    print(table(groups))
+    print(report)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -122,11 +123,73 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     shutil.rmtree(project_dir / "training")
     project_run("full-report", project_dir, **common)
     docs = project_dir / "docs"
-    table = (docs / "results_full_table.md").read_text().splitlines()
+    table, differences = (docs / "results_full_table.md").read_text().split("\n\n")
+    table = table.splitlines()
     assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional", "| causal"]
+    assert differences.splitlines()[0].startswith("| against causal | test F1 (points) |")
+    assert differences.splitlines()[2].startswith("| bidirectional | ")
     assert all(" | 4/4 | " in row or " | 0/4 | " in row for row in table[2:])  # best/last step
     curves = (docs / "learning_curves_full.md").read_text().splitlines()
     assert curves[0] == "| step | bidirectional-s0 | causal-s0 |"
     assert [row.split(" | ")[0] for row in curves[2:]] == ["| 0", "| 4"]
     assert (docs / "results_full.png").stat().st_size > 10_000
     assert (docs / "learning_curves_full.png").stat().st_size > 10_000
+
+
+@pytest.mark.timeout(900)
+def test_demo_workflow_runs_and_its_package_installs(project, tiny_llama, tmp_path):
+    """Every command of `all` after fetch-model (which downloads), on a tiny model
+    and tiny data; then the package `spacy package` built installs into a fresh
+    virtualenv beside this package, loads by name and evaluates."""
+    project_dir, data = project
+    variables = {
+        "model": tiny_llama, "data_dir": data, "layerwise_from": 2, "demo_sentences": 20,
+        "demo_steps": 2, "demo_batch_words": 60,
+    }
+    for command in ("fetch-data", "convert-demo", "train-causal", "train-bidirectional", "train-layerwise",
+                    "train-baseline", "evaluate-all", "compare", "package"):
+        project_run(command, project_dir, **variables)
+    table = (project_dir / "docs" / "results_table.md").read_text().split("\n\n")[0].splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional", "| causal", "| layerwise2", "| spacy-cnn"]
+    assert (project_dir / "docs" / "results.png").stat().st_size > 10_000
+    runs = {p.parent.name: json.loads(p.read_text()) for p in (project_dir / "training" / "demo").glob("*/run.json")}
+    assert all(run["overrides"]["training.max_steps"] == 2 for run in runs.values())
+    assert runs["causal-s0"]["overrides"]["training.optimizer.learn_rate.warmup_steps"] == 10
+    assert "training.optimizer.learn_rate.warmup_steps" not in runs["spacy-cnn-s0"]["overrides"]
+
+    assert len(list((project_dir / "packages").glob("*/dist/*.tar.gz"))) == 1
+    # the package of an LLM pipeline (on tiny data the CNN may be best on dev)
+    subprocess.run([sys.executable, "scripts/package_best.py", "training/demo", "packages-llm", "--exclude", "spacy-cnn"],
+                   cwd=project_dir, check=True, capture_output=True)
+    sdists = list((project_dir / "packages-llm").glob("*/dist/*.tar.gz"))
+    assert len(sdists) == 1
+    # a fresh virtualenv beside this package: a .pth file adds this environment's
+    # site-packages as a site dir (so its editable install of spacy-llama-ner, its
+    # dependencies, pip and setuptools are seen); the package goes into the fresh one
+    venv = tmp_path / "fresh-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "beside.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(sdists[0])],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    name = sdists[0].name.rsplit("-", 1)[0]
+    assert (Path(site) / name).is_dir()  # installed into the fresh environment
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    load = subprocess.run(
+        [str(python), "-c", f"import spacy; nlp = spacy.load({name!r}); print(nlp.pipe_names, nlp.meta['requirements'])"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert load.returncode == 0, load.stderr[-3000:]
+    assert "['transformer', 'ner']" in load.stdout and "spacy-llama-ner" in load.stdout
+    metrics = tmp_path / "package-metrics.json"
+    evaluate = subprocess.run(
+        [str(python), "-m", "spacy", "evaluate", name, str(project_dir / "corpus" / "demo" / "test.spacy"), "--output", str(metrics)],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    assert 0.0 <= json.loads(metrics.read_text())["ents_f"] <= 1.0
