@@ -22,19 +22,28 @@ from thinc.types import Ragged
 
 
 def tokenize_spans(
-    tokenizer, spans: Sequence[Span], max_length: int, pad_id: int
+    tokenizer, spans: Sequence[Span], max_length: int, pad_id: int, echo: bool = False
 ) -> Tuple[WordpieceBatch, List[numpy.ndarray]]:
     """Tokenize span texts, right-pad to the longest, and return the batch and
-    each span's (n_pieces, 2) character offsets."""
+    each span's (n_pieces, 2) character offsets.
+
+    echo: each row is the span's pieces twice (after any special tokens), and only
+    the second copy has offsets, so only it feeds spaCy tokens: a causal model has
+    read the whole span before it reaches them. max_length counts both copies."""
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
     encoding = tokenizer(
         [span.text for span in spans],
         add_special_tokens=True,
         return_offsets_mapping=True,
         return_attention_mask=False,
+        return_special_tokens_mask=echo,
         truncation=True,
-        max_length=max_length,
+        max_length=specials + (max_length - specials) // 2 if echo else max_length,
     )
     ids = encoding["input_ids"]
+    offsets = [numpy.asarray(o, dtype="int64").reshape(-1, 2) for o in encoding["offset_mapping"]]
+    if echo:
+        ids, offsets = _echo(ids, offsets, encoding["special_tokens_mask"])
     lengths = [len(row) for row in ids]
     width = max(lengths)
     input_ids = numpy.full((len(ids), width), pad_id, dtype="int64")
@@ -50,8 +59,18 @@ def tokenize_spans(
         lengths=lengths,
         token_type_ids=None,
     )
-    offsets = [numpy.asarray(o, dtype="int64").reshape(-1, 2) for o in encoding["offset_mapping"]]
     return batch, offsets
+
+
+def _echo(ids, offsets, special_masks):
+    """Rows repeated as [specials + pieces] + [pieces]; the first copy gets
+    zero-width offsets (it feeds no token)."""
+    echo_ids, echo_offsets = [], []
+    for row, offs, special in zip(ids, offsets, special_masks):
+        pieces = [i for i, is_special in enumerate(special) if not is_special]
+        echo_ids.append(list(row) + [row[i] for i in pieces])
+        echo_offsets.append(numpy.concatenate([numpy.zeros_like(offs), offs[pieces]]))
+    return echo_ids, echo_offsets
 
 
 def count_truncated(spans: Sequence[Span], offsets: Sequence[numpy.ndarray]) -> int:

@@ -25,11 +25,12 @@ def LlamaTransformer(
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
 
-    attention: "causal" or "bidirectional"; with "bidirectional", only layers from
-        `bidirectional_from_layer` up attend both ways.
+    attention: "causal", "bidirectional" or "echo"; with "bidirectional", only
+        layers from `bidirectional_from_layer` up attend both ways; "echo" keeps the
+        model causal, feeds each span twice and reads the second copy.
     dtype: compute dtype; weights that train stay float32.
     lora: None for full fine-tuning, or {r, alpha, dropout, target_modules}.
-    max_length: most word pieces per span; longer spans are cut.
+    max_length: most word pieces per span (with echo: both copies); longer spans are cut.
     """
     settings = BackboneSettings(
         name=name,

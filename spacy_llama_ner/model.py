@@ -58,14 +58,16 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     if not flat_spans:
         return FullTransformerBatch.empty(len(docs)), lambda d_output: docs
+    echo = shim.settings.attention == "echo"
     wordpieces, offsets = tokenize_spans(
-        shim.tokenizer, flat_spans, shim.settings.max_length, shim.pad_id
+        shim.tokenizer, flat_spans, shim.settings.max_length, shim.pad_id, echo=echo
     )
     align = align_spans(flat_spans, offsets, wordpieces.input_ids.shape[1])
-    if max(wordpieces.lengths) >= shim.settings.max_length and count_truncated(flat_spans, offsets):
+    if count_truncated(flat_spans, offsets):
         warnings.warn(
             f"Some spans have more than max_length={shim.settings.max_length} word pieces "
-            "and were cut; their last tokens share the features of the last piece kept. "
+            + ("(counting both copies of attention = \"echo\") " if echo else "")
+            + "and were cut; their last tokens share the features of the last piece kept. "
             "Use a smaller window in get_spans or a larger max_length."
         )
     device = shim.device

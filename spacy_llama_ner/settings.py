@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-ATTENTION_MODES = ("causal", "bidirectional")
+ATTENTION_MODES = ("causal", "bidirectional", "echo")
 DTYPES = ("float32", "bfloat16", "float16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
@@ -76,7 +76,7 @@ class BackboneSettings:
             raise ConfigError(
                 "bidirectional_from_layer", f"must be a whole number >= 0, got {layer!r}"
             )
-        if layer > 0 and self.attention == "causal":
+        if layer > 0 and self.attention != "bidirectional":
             raise ConfigError(
                 "bidirectional_from_layer",
                 f"is {layer}, which only means something with attention = \"bidirectional\"",
@@ -92,8 +92,9 @@ class BackboneSettings:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
 
     def causal_layers(self, num_layers: int) -> List[bool]:
-        """For each decoder layer, whether it attends only to the left."""
-        if self.attention == "causal":
+        """For each decoder layer, whether it attends only to the left (echo keeps
+        every layer causal: the repeated span gives it the right context)."""
+        if self.attention in ("causal", "echo"):
             return [True] * num_layers
         if self.bidirectional_from_layer >= num_layers:
             raise ConfigError(

@@ -68,9 +68,10 @@ def load_in_fresh_process(path, tmp_path):
         {"attention": "causal"},
         {"attention": "bidirectional"},
         {"attention": "bidirectional", "bidirectional_from_layer": 2},
+        {"attention": "echo"},
         {"attention": "bidirectional", "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
     ],
-    ids=["causal", "bidirectional", "layerwise", "lora"],
+    ids=["causal", "bidirectional", "layerwise", "echo", "lora"],
 )
 def test_round_trip_in_fresh_offline_process(tiny_llama, tmp_path, settings):
     model_dir = shutil.copytree(tiny_llama, tmp_path / "model")
