@@ -83,7 +83,7 @@ def test_train_rejects_a_bad_attention_value(project, tiny_llama):
             f"--vars.model={tiny_llama}", f"--vars.data_dir={data}", "--vars.attention=both", "--vars.max_steps=2"]
     result = subprocess.run(args, capture_output=True, text=True, cwd=project_dir, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode != 0
-    assert "attention: got 'both'; allowed values: ['causal', 'bidirectional']" in result.stdout + result.stderr
+    assert "attention: got 'both'; allowed values: ['causal', 'bidirectional', 'echo']" in result.stdout + result.stderr
 
 
 def test_train_names_a_missing_data_file(project, tiny_llama, tmp_path):
