@@ -1,0 +1,35 @@
+"""The figures in the docs are the runs' figures: each table shown in
+docs/results.md and the README is the generated file, verbatim, and the
+full-scale tables are what the scripts make of the committed run files."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+DOCS = ROOT / "docs"
+RESULTS_PAGE = (DOCS / "results.md").read_text()
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("generated", ["results_table.md", "results_full_table.md", "learning_curves_full.md"])
+def test_results_page_shows_the_generated_tables(generated):
+    assert (DOCS / generated).read_text() in RESULTS_PAGE
+
+
+@pytest.mark.parametrize("generated", ["results_table.md", "results_full_table.md"])
+def test_readme_shows_the_generated_tables(generated):
+    """The main table of each (the README leaves out the differences)."""
+    assert (DOCS / generated).read_text().split("\n\n")[0] in README
+
+
+def test_full_scale_tables_come_from_the_committed_run_files(tmp_path):
+    """Rebuilt from results/full, the tables are the committed ones."""
+    runs = ROOT / "results" / "full"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), str(runs),
+                    str(tmp_path / "table.md"), str(tmp_path / "table.png")], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curves.py"), str(runs),
+                    str(tmp_path / "curves.png"), str(tmp_path / "curves.md")], check=True, capture_output=True)
+    assert (tmp_path / "table.md").read_text() == (DOCS / "results_full_table.md").read_text()
+    assert (tmp_path / "curves.md").read_text() == (DOCS / "learning_curves_full.md").read_text()
