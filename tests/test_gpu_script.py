@@ -55,7 +55,8 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
         tar.extractall(back)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), str(back / "results" / "gpu-smollm2"),
                     str(tmp_path / "table.md"), str(tmp_path / "table.png")], check=True, capture_output=True)
-    rows = [line.split("|")[1].strip() for line in (tmp_path / "table.md").read_text().splitlines()[2:]]
+    table = (tmp_path / "table.md").read_text().split("\n\n")[0]  # the main table, not the differences
+    rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
     assert sorted(rows) == ["bidirectional", "causal"]
     run = json.loads((project / "results" / "gpu-smollm2" / "causal-s0" / "run.json").read_text())
     assert run["overrides"]["components.transformer.model.attention"] == "causal"
