@@ -84,7 +84,6 @@ def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -
         )
 
 
-
 # LoRA keys that decide the saved weights' shapes (r, target_modules) or every
 # prediction (alpha scales the adapters' output). dropout only acts in training,
 # so a loaded pipeline may change it (e.g. to train on without dropout).
