@@ -160,3 +160,24 @@ def token_vectors(nlp, texts):
         rows = [hidden[data.align.dataXd[s : s + n]].mean(axis=0) for s, n in zip(starts, data.align.lengths)]
         vectors.append(numpy.stack(rows))
     return vectors
+
+
+TRAIN = [
+    ("Peter Smith flew to London on Monday .", [(0, 11, "PER"), (20, 26, "LOC")]),
+    ("Maria Johnson works for the European Union in Paris .", [(0, 13, "PER"), (28, 42, "ORG"), (46, 51, "LOC")]),
+]
+
+
+def train_tiny(model_dir, attention, seed=0, steps=15):
+    """A pipeline trained for `steps` updates on TRAIN: it finds entities, in a few seconds."""
+    from spacy.training import Example
+    from spacy.util import fix_random_seed
+
+    fix_random_seed(seed)
+    nlp = make_nlp(model_dir, attention=attention)
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+    nlp.initialize(lambda: examples)
+    optimizer = nlp.create_optimizer()
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer, drop=0.1)
+    return nlp

@@ -5,26 +5,9 @@ import random
 
 import numpy
 import pytest
-from spacy.training import Example
-from spacy.util import fix_random_seed
 
-from conftest import WORDS, make_nlp, token_vectors
-
-TRAIN = [
-    ("Peter Smith flew to London on Monday .", [(0, 11, "PER"), (20, 26, "LOC")]),
-    ("Maria Johnson works for the European Union in Paris .", [(0, 13, "PER"), (28, 42, "ORG"), (46, 51, "LOC")]),
-]
-
-
-def train(model_dir, attention, seed=0, steps=15):
-    fix_random_seed(seed)
-    nlp = make_nlp(model_dir, attention=attention)
-    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
-    nlp.initialize(lambda: examples)
-    optimizer = nlp.create_optimizer()
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer, drop=0.1)
-    return nlp
+from conftest import TRAIN, WORDS, token_vectors
+from conftest import train_tiny as train
 
 
 def mixed_texts(n=64):
