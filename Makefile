@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.cfg constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the CPU build (a bare `torch` requirement would fetch CUDA wheels)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,project]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,project,ray]"
 	touch $@
 
 venv: $(VENV)/.installed

@@ -76,6 +76,14 @@ def test_train_then_evaluate_on_other_entity_types(project, tiny_llama, attentio
     assert 0.0 <= metrics["ents_f"] <= 1.0
     assert set(metrics["ents_per_type"] or {}) <= {"DRUG", "DISEASE"}
 
+    texts = data / "texts.txt"
+    texts.write_text("the patient took Aspirin for a headache\n\nIbuprofen for fever\n")
+    output = project_dir / "metrics" / "annotated.jsonl"
+    project_run("annotate", project_dir, model=tiny_llama, data_dir=data, annotate_input=texts, annotate_output=output)
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["text"] for row in rows] == ["the patient took Aspirin for a headache", "", "Ibuprofen for fever"]
+    assert {e["label"] for row in rows for e in row["entities"]} <= {"DRUG", "DISEASE"}
+
 
 def test_train_rejects_a_bad_attention_value(project, tiny_llama):
     project_dir, data = project

@@ -1,0 +1,204 @@
+"""The annotate command on real files with a real (tiny, trained) pipeline: JSON Lines and
+plain text, bad lines reported with file:line, resuming after a kill, n_process=2 and a
+local Ray cluster giving the same output file."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from conftest import ROOT, TRAIN, WORDS, train_tiny
+from spacy_llama_ner.annotate import main as annotate_main
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tiny_llama, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("annotate") / "pipeline"
+    train_tiny(tiny_llama, "bidirectional", steps=20).to_disk(path)
+    return path
+
+
+def some_texts(n: int, seed: int = 0):
+    rng = random.Random(seed)
+    texts = [t for t, _ in TRAIN]
+    while len(texts) < n:
+        texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.choice([1, 4, 9, 25]))))
+    return texts[:n]
+
+
+def run_cli(*args, check=True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "spacy_llama_ner.annotate", *map(str, args), "--no-progress"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def read_jsonl(path: Path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_jsonl_carries_fields_and_matches_nlp_pipe(pipeline_dir, tmp_path):
+    texts = some_texts(40) + ["", "Zürich — «Peter Smith» 🙂 in London"]
+    records = [{"id": i, "text": t, "meta": {"n": [1, 2.5, None], "ok": True}, "ünï": "çödé"} for i, t in enumerate(texts)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert annotate_main([str(pipeline_dir), str(source), str(out), "--batch-size", "7", "--no-progress"]) == 0
+
+    result = read_jsonl(out)
+    nlp = spacy.load(pipeline_dir)
+    expected = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+    assert sum(map(len, expected)) > 0
+    assert len(result) == len(records)
+    for record, row, ents in zip(records, result, expected):
+        assert {k: v for k, v in row.items() if k != "entities"} == record
+        assert list(row) == list(record) + ["entities"]
+        assert [(e["start"], e["end"], e["label"]) for e in row["entities"]] == ents
+        assert all(e["text"] == record["text"][e["start"] : e["end"]] for e in row["entities"])
+    assert result[len(texts) - 2]["entities"] == []  # the empty text
+
+
+def test_plain_text_one_document_per_line(pipeline_dir, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"Peter Smith flew to London on Monday .\r\n\nMaria Johnson works in Paris .")
+    out = tmp_path / "out.jsonl"
+    run_cli(pipeline_dir, source, out)
+    rows = read_jsonl(out)
+    assert [r["text"] for r in rows] == ["Peter Smith flew to London on Monday .", "", "Maria Johnson works in Paris ."]
+    assert rows[1]["entities"] == [] and rows[0]["entities"]
+
+
+BAD_LINES = [
+    (b"{not json\n", "not valid JSON"),
+    (b'["a list"]\n', "a JSON list, not an object"),
+    (b'{"title": "no text"}\n', "no 'text' field"),
+    (b'{"text": 42}\n', "'text' is a JSON int, not a string"),
+    (b'{"text": "x\xff"}\n', "not valid UTF-8"),
+    (b"\n", "not valid JSON"),
+]
+
+
+def write_with_bad_lines(path: Path):
+    good = [json.dumps({"text": t}).encode() + b"\n" for t in some_texts(6)]
+    lines = [good[0], good[1]]
+    for (bad, _), ok in zip(BAD_LINES, good[2:] + good[:2]):
+        lines += [bad, ok]
+    path.write_bytes(b"".join(lines))
+    return lines
+
+
+def test_bad_line_stops_with_file_and_line_keeping_what_came_before(pipeline_dir, tmp_path):
+    source = tmp_path / "in.jsonl"
+    write_with_bad_lines(source)
+    out = tmp_path / "out.jsonl"
+    proc = run_cli(pipeline_dir, source, out, check=False)
+    assert proc.returncode == 1
+    assert f"error: {source}:3: not valid JSON" in proc.stderr
+    assert len(read_jsonl(out)) == 2
+    # the same arguments resume at the bad line, and stop there again: nothing written twice
+    proc = run_cli(pipeline_dir, source, out, check=False)
+    assert proc.returncode == 1 and len(read_jsonl(out)) == 2
+
+
+def test_skip_bad_lines_reports_each_and_counts_them(pipeline_dir, tmp_path):
+    source = tmp_path / "in.jsonl"
+    lines = write_with_bad_lines(source)
+    out = tmp_path / "out.jsonl"
+    proc = run_cli(pipeline_dir, source, out, "--skip-bad-lines")
+    output = proc.stderr
+    for number, (_, reason) in zip(range(3, 2 * len(BAD_LINES) + 3, 2), BAD_LINES):
+        assert f"{source}:{number}: skipped: {reason}" in output
+    assert f"{len(BAD_LINES)} bad lines skipped" in proc.stdout
+    assert len(read_jsonl(out)) == len(lines) - len(BAD_LINES)
+
+
+def test_user_mistakes_are_named(pipeline_dir, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("Peter Smith\n")
+    cases = [
+        ((tmp_path / "nope", source, tmp_path / "o1.jsonl"), f"pipeline not found: {tmp_path / 'nope'}"),
+        ((pipeline_dir, tmp_path / "missing.txt", tmp_path / "o2.jsonl"), f"input file not found: {tmp_path / 'missing.txt'}"),
+        ((pipeline_dir, source, tmp_path / "o3.jsonl", "--batch-size", "0"), "--batch-size must be at least 1, got 0"),
+    ]
+    existing = tmp_path / "o4.jsonl"
+    existing.write_text("precious\n")
+    cases.append(((pipeline_dir, source, existing), f"{existing} exists and is not the output of an interrupted run"))
+    for args, message in cases:
+        proc = run_cli(*args, check=False)
+        assert proc.returncode == 1 and f"error: {message}" in proc.stderr, (args, proc.stdout, proc.stderr)
+    assert existing.read_text() == "precious\n"
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_a_line(pipeline_dir, tmp_path):
+    texts = some_texts(2500, seed=3)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"n": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    reference = tmp_path / "reference.jsonl"
+    run_cli(pipeline_dir, source, reference, "--batch-size", "16")
+
+    out = tmp_path / "out.jsonl"
+    progress = out.with_name(out.name + ".progress.json")
+    args = [pipeline_dir, source, out, "--batch-size", "16", "--checkpoint-every", "50", "--docbin", tmp_path / "docs"]
+    proc = subprocess.Popen([sys.executable, "-m", "spacy_llama_ner.annotate", *map(str, args), "--no-progress"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if progress.exists() and json.loads(progress.read_text())["lines_done"] >= 300:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(progress.read_text())
+    assert not saved["complete"] and 300 <= saved["lines_done"] < len(texts), saved
+    time.sleep(0.5)  # the killed run may have written past its last checkpoint: resuming cuts that off
+
+    proc = run_cli(*args)
+    assert f"Resuming after input line {saved['lines_done']:,}:" in proc.stdout
+    assert out.read_bytes() == reference.read_bytes()
+    docs = list(DocBin().from_disk(p).get_docs(spacy.blank("en").vocab) for p in sorted((tmp_path / "docs").glob("*.spacy")))
+    docs = [d for shard in docs for d in shard]
+    assert [d.text for d in docs] == texts
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == [
+        [(e["start"], e["end"], e["label"]) for e in row["entities"]] for row in read_jsonl(reference)
+    ]
+    assert "already complete" in run_cli(*args).stdout
+
+    proc = run_cli(pipeline_dir, source, out, "--batch-size", "16", "--text-key", "n", check=False)
+    assert proc.returncode == 1 and "text_key: 'text' then, 'n' now" in proc.stderr
+
+
+def test_a_retrained_pipeline_is_not_taken_for_a_finished_run(pipeline_dir, tmp_path):
+    pipeline = tmp_path / "pipeline"
+    shutil.copytree(pipeline_dir, pipeline)
+    source = tmp_path / "in.txt"
+    source.write_text("Peter Smith flew to London .\n")
+    out = tmp_path / "out.jsonl"
+    run_cli(pipeline, source, out)
+    meta = pipeline / "meta.json"
+    time.sleep(0.01)
+    meta.write_text(meta.read_text())
+    proc = run_cli(pipeline, source, out, check=False)
+    assert proc.returncode == 1 and "the pipeline's files changed" in proc.stderr
+
+
+@pytest.mark.timeout(600)
+def test_two_processes_and_local_ray_write_the_same_file(pipeline_dir, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(some_texts(300, seed=5)) + "\n", encoding="utf-8")
+    outputs = {}
+    for name, extra in {"one": [], "two": ["--n-process", "2"], "ray": ["--ray", "local", "--actors", "2"]}.items():
+        outputs[name] = tmp_path / f"{name}.jsonl"
+        run_cli(pipeline_dir, source, outputs[name], "--batch-size", "16", *extra)
+    reference = outputs["one"].read_bytes()
+    assert reference.count(b"\n") == 300 and b'"label"' in reference
+    assert outputs["two"].read_bytes() == reference
+    assert outputs["ray"].read_bytes() == reference
