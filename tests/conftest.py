@@ -63,7 +63,8 @@ def train_tokenizer(style: str, vocab_size: int = 400) -> PreTrainedTokenizerFas
 FAMILIES = {"llama": (LlamaConfig, LlamaModel), "mistral": (MistralConfig, MistralModel), "qwen2": (Qwen2Config, Qwen2Model)}
 
 
-def make_tiny_model(path: Path, family: str = "llama", style: str = "bytelevel", layers: int = 4) -> Path:
+def make_tiny_model(path: Path, family: str = "llama", style: str = "bytelevel", layers: int = 4, lm_head: bool = False) -> Path:
+    """A random model of `family` with a trained tokenizer; `lm_head`: with its LM head (a *ForCausalLM)."""
     tokenizer = train_tokenizer(style)
     config_cls, model_cls = FAMILIES[family]
     config = config_cls(
@@ -81,7 +82,12 @@ def make_tiny_model(path: Path, family: str = "llama", style: str = "bytelevel",
     import torch
 
     torch.manual_seed(0)
-    model_cls(config).save_pretrained(path)
+    if lm_head:
+        from transformers import AutoModelForCausalLM
+
+        AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    else:
+        model_cls(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 
