@@ -10,6 +10,10 @@ Every variant runs in its own process (so its peak memory is its own) over the s
 docs cut into the same batches, once to warm up and then --repeats times; the
 figure is the median. Variants:
 
+  strict-forward, strict-train the strict limit: the raw backbone on exactly the
+                               length groups our encoder cuts each batch into; train =
+                               forward + backward per group, one fused torch AdamW step
+                               per batch (no spaCy, alignment or NER)
   limit-forward, limit-train   the raw backbone (transformers' LlamaModel) forward,
                                and forward+backward, on the same padded batches
   ours-{causal,bidirectional,lora}-infer   nlp.pipe through our transformer + NER
@@ -31,8 +35,8 @@ from pathlib import Path
 from statistics import median
 
 VARIANTS = [
-    "limit-forward", "ours-causal-infer", "ours-bidirectional-infer", "ours-lora-infer", "seed-infer", "spacy-cnn-infer",
-    "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train", "seed-train", "spacy-cnn-train",
+    "strict-forward", "limit-forward", "ours-causal-infer", "ours-bidirectional-infer", "ours-lora-infer", "seed-infer", "spacy-cnn-infer",
+    "strict-train", "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train", "seed-train", "spacy-cnn-train",
 ]
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,8 +106,25 @@ def run_ours(args, variant, docs, measure):
     return measure(lambda: [nlp.update(b, sgd=optimizer) for b in batches])
 
 
+def length_grouped(batches, device):
+    """Each padded batch as the groups of similar length our encoder runs, cut to width."""
+    import torch
+    from spacy_llama_ner.encoder import GROUP_PIECES, length_groups
+
+    grouped = []
+    for ids, mask in batches:
+        lengths = mask.sum(dim=1).tolist()
+        groups = []
+        for rows in length_groups(lengths, *GROUP_PIECES[device.type == "cuda"]):
+            width = max(lengths[i] for i in rows)
+            index = torch.tensor(rows, device=device)
+            groups.append((ids[index, :width], mask[index, :width]))
+        grouped.append(groups)
+    return grouped
+
+
 def run_torch(args, variant, docs, measure):
-    """The limit (raw LlamaModel) and the seed approach (LlamaForTokenClassification)
+    """The limits (raw LlamaModel) and the seed approach (LlamaForTokenClassification)
     on the batches our transformer would build for the same docs."""
     import torch
     from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
@@ -117,6 +138,9 @@ def run_torch(args, variant, docs, measure):
         ids = torch.from_numpy(wp.input_ids).to(device)
         mask = torch.from_numpy(wp.attention_mask).long().to(device)
         batches.append((ids, mask))
+    strict = variant.startswith("strict")
+    # a batch is a list of (ids, mask) groups: one padded group, or our length groups
+    batches = length_grouped(batches, device) if strict else [[batch] for batch in batches]
     seed = variant.startswith("seed")
     cls = AutoModelForTokenClassification if seed else AutoModel
     kwargs = {"num_labels": 9} if seed else {}
@@ -132,23 +156,29 @@ def run_torch(args, variant, docs, measure):
 
         def infer():
             with torch.inference_mode(), autocast():
-                for ids, mask in batches:
-                    model(input_ids=ids, attention_mask=mask)
+                for groups in batches:
+                    for ids, mask in groups:
+                        model(input_ids=ids, attention_mask=mask)
             sync(device)
         return measure(infer)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5) if seed else None
+    optimizer = None
+    if seed:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    elif strict:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
 
     def train():
-        for ids, mask in batches:
-            with autocast():
-                out = model(input_ids=ids, attention_mask=mask)
-            if seed:
-                labels = torch.where(mask.bool(), ids % 9, -100)
-                loss = torch.nn.functional.cross_entropy(out.logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
-            else:
-                loss = out.last_hidden_state.float().pow(2).mean()
-            loss.backward()
+        for groups in batches:
+            for ids, mask in groups:
+                with autocast():
+                    out = model(input_ids=ids, attention_mask=mask)
+                if seed:
+                    labels = torch.where(mask.bool(), ids % 9, -100)
+                    loss = torch.nn.functional.cross_entropy(out.logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+                else:
+                    loss = out.last_hidden_state.float().pow(2).mean()
+                loss.backward()
             if optimizer:
                 optimizer.step()
             model.zero_grad(set_to_none=True)
@@ -205,6 +235,11 @@ def run_variant(args):
 def report(results, args):
     by = {r["variant"]: r for r in results}
     pairs = [
+        ("ours-causal-infer", "strict-forward"),
+        ("ours-bidirectional-infer", "strict-forward"),
+        ("ours-causal-train", "strict-train"),
+        ("ours-bidirectional-train", "strict-train"),
+        ("ours-lora-train", "strict-train"),
         ("ours-causal-infer", "limit-forward"),
         ("ours-bidirectional-infer", "limit-forward"),
         ("ours-bidirectional-infer", "ours-causal-infer"),
