@@ -21,6 +21,7 @@ def LlamaTransformer(
     lora: Optional[Dict] = None,
     max_length: int = 512,
     pad_token: Optional[str] = None,
+    freeze_embeddings: bool = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -31,6 +32,8 @@ def LlamaTransformer(
     dtype: compute dtype; weights that train stay float32.
     lora: None for full fine-tuning, or {r, alpha, dropout, target_modules}.
     max_length: most word pieces per span (with echo: both copies); longer spans are cut.
+    freeze_embeddings: keep the input embedding as loaded (no gradient, no optimizer
+        state): NER data touches few of its rows, and it is a fifth of a small model.
     """
     settings = BackboneSettings(
         name=name,
@@ -41,5 +44,6 @@ def LlamaTransformer(
         lora=LoraSettings.from_config(lora),
         max_length=max_length,
         pad_token=pad_token,
+        freeze_embeddings=freeze_embeddings,
     )
     return LlamaTransformerModel(settings, get_spans)

@@ -120,6 +120,8 @@ class LlamaShim(PyTorchShim):
 
     def _attach(self, tokenizer, backbone: torch.nn.Module) -> None:
         settings = self.settings
+        if settings.freeze_embeddings:
+            backbone.get_input_embeddings().weight.requires_grad_(False)
         encoder = LlamaEncoder(
             backbone,
             settings.causal_layers(backbone.config.num_hidden_layers),

@@ -63,6 +63,7 @@ class BackboneSettings:
     lora: Optional[LoraSettings] = None
     max_length: int = 512
     pad_token: Optional[str] = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -90,6 +91,8 @@ class BackboneSettings:
             )
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
+        if not isinstance(self.freeze_embeddings, bool):
+            raise ConfigError("freeze_embeddings", f"must be true or false, got {self.freeze_embeddings!r}")
 
     def causal_layers(self, num_layers: int) -> List[bool]:
         """For each decoder layer, whether it attends only to the left (echo keeps
