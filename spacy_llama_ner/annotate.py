@@ -87,6 +87,8 @@ def parse_line(line: Line, input_format: str, text_key: str, entities_key: str) 
         raise BadLine(f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
     content = content[:-1] if content.endswith("\n") else content
     content = content[:-1] if content.endswith("\r") else content
+    if line.number == 1 and content.startswith("\ufeff"):  # a byte-order mark some editors write
+        content = content[1:]
     if input_format == "text":
         return {text_key: content}
     try:

@@ -69,7 +69,7 @@ def test_jsonl_carries_fields_and_matches_nlp_pipe(pipeline_dir, tmp_path):
 
 def test_plain_text_one_document_per_line(pipeline_dir, tmp_path):
     source = tmp_path / "in.txt"
-    source.write_bytes(b"Peter Smith flew to London on Monday .\r\n\nMaria Johnson works in Paris .")
+    source.write_bytes("\ufeffPeter Smith flew to London on Monday .\r\n\nMaria Johnson works in Paris .".encode())
     out = tmp_path / "out.jsonl"
     run_cli(pipeline_dir, source, out)
     rows = read_jsonl(out)
