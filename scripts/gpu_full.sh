@@ -38,7 +38,8 @@
 # remove $TMP_ROOT/results/gpu-smollm2 there to redo them with other settings).
 #
 # Settings (environment, all optional): GPU_ID (0; -1 = CPU), MODES ("causal
-# bidirectional layerwise15"; layerwiseK = bidirectional from layer K up), SEEDS ("0 1"),
+# bidirectional layerwise15"; layerwiseK = bidirectional from layer K up; echo also runs),
+# SEEDS ("0 1"),
 # SMOL_STEPS (600), SMOL_BATCH_WORDS (2000), SMOL_LR (0.0002), BIG_STEPS (300),
 # SMOL_MODEL_DIR / BIG_MODEL_DIR (a model directory to use instead of the converted
 # .gguf / the 1B shape), CORPUS_DIR (.gpu/corpus), OUT (metrics/gpu), PY (python3),
@@ -181,7 +182,8 @@ stage_smollm2() {
       causal) attention="--components.transformer.model.attention causal" ;;
       bidirectional) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer 0" ;;
       layerwise[0-9]*) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer ${mode#layerwise}" ;;
-      *) fail "unknown mode '$mode' (causal, bidirectional, layerwiseK)" ;;
+      echo) attention="--components.transformer.model.attention echo" ;;
+      *) fail "unknown mode '$mode' (causal, bidirectional, layerwiseK, echo)" ;;
     esac
     for seed in $SEEDS; do
       name=$mode-s$seed

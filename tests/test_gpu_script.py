@@ -34,7 +34,7 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "PY": sys.executable, "GPU_ID": "-1", "SKIP_BUNDLE": "1", "OUT": str(out),
         "SMOL_MODEL_DIR": str(tiny_llama), "BIG_MODEL_DIR": str(tiny_llama), "CORPUS_DIR": str(corpus),
-        "MODES": "causal bidirectional", "SEEDS": "0", "SMOL_STEPS": "4", "BIG_STEPS": "4",
+        "MODES": "causal bidirectional echo", "SEEDS": "0", "SMOL_STEPS": "4", "BIG_STEPS": "4",
         "SMOL_BATCH_WORDS": "20", "TMP_ROOT": str(tmp_path / "tmp"),
     }
     result = subprocess.run(
@@ -46,7 +46,7 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
     assert {p.name for p in out.iterdir()} == {"results-gpu-smollm2.tar.gz", "results-gpu-llama1b.tar.gz", "gpu_full.log"}
     with tarfile.open(out / "results-gpu-smollm2.tar.gz") as tar:
         names = set(tar.getnames())
-    for run in ("causal-s0", "bidirectional-s0"):
+    for run in ("causal-s0", "bidirectional-s0", "echo-s0"):
         for name in ("run.json", "train_log.jsonl", "test.json"):
             assert f"results/gpu-smollm2/{run}/{name}" in names
     # back here, the table is built from the unpacked tarball, as for the CPU runs
@@ -57,10 +57,12 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
                     str(tmp_path / "table.md"), str(tmp_path / "table.png")], check=True, capture_output=True)
     table = (tmp_path / "table.md").read_text().split("\n\n")[0]  # the main table, not the differences
     rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
-    assert sorted(rows) == ["bidirectional", "causal"]
+    assert sorted(rows) == ["bidirectional", "causal", "echo"]
     run = json.loads((project / "results" / "gpu-smollm2" / "causal-s0" / "run.json").read_text())
     assert run["overrides"]["components.transformer.model.attention"] == "causal"
     assert run["overrides"]["training.max_steps"] == 4
+    echo = json.loads((project / "results" / "gpu-smollm2" / "echo-s0" / "run.json").read_text())
+    assert echo["overrides"]["components.transformer.model.attention"] == "echo"
 
     test = json.loads((project / "results" / "gpu-llama1b" / "test.json").read_text())
     assert 0.0 <= test["ents_f"] <= 1.0
