@@ -202,3 +202,20 @@ def test_two_processes_and_local_ray_write_the_same_file(pipeline_dir, tmp_path)
     assert reference.count(b"\n") == 300 and b'"label"' in reference
     assert outputs["two"].read_bytes() == reference
     assert outputs["ray"].read_bytes() == reference
+
+
+@pytest.mark.timeout(600)
+def test_annotate_benchmark_times_every_way_against_the_bare_loop(pipeline_dir, tmp_path):
+    docbin = DocBin()
+    blank = spacy.blank("en")
+    for text in some_texts(40, seed=7):
+        docbin.add(blank(text))
+    docbin.to_disk(tmp_path / "dev.spacy")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_annotate.py"), str(pipeline_dir),
+                    str(tmp_path / "dev.spacy"), str(tmp_path / "bench"), "--n-texts", "30", "--repeats", "1"],
+                   check=True, capture_output=True, timeout=600)
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["texts"] == 30
+    assert list(report["results"]) == ["bare-loop", "annotate", "annotate-nproc2", "annotate-ray2"]
+    assert all(r["same_entities_as_bare"] and r["docs_per_s"] > 0 for r in report["results"].values())
+    assert "| annotate-ray2 |" in (tmp_path / "bench.md").read_text()
