@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -42,7 +43,16 @@ def figure(runs, path: Path) -> None:
         # Step 0 is the untrained pipeline (F1 ~0); leaving it out keeps the scale readable.
         shown = [(s, f) for s, f in points if s > 0] or points
         ax.plot(*zip(*shown), marker="o", label=name)
-    ax.set_xlabel("training step")
+    # Runs differ in length (spaCy's CNN recipe runs thousands of steps of small
+    # batches, ours 1,000 of 500 words): a log scale keeps the short runs readable.
+    longest, shortest = (f(points[-1][0] for points in runs.values()) for f in (max, min))
+    log_scale = longest >= 4 * max(shortest, 1)
+    if log_scale:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("training step" + (" (log scale)" if log_scale else ""))
     ax.set_ylabel("dev entity F1 (%)")
     ax.set_title("Learning curves (spaCy's training log)")
     ax.grid(alpha=0.3)
