@@ -13,9 +13,11 @@ each one the mask it should use:
 * flash_attention_2: the 2-D padding mask plus the module flag.
 """
 from contextlib import nullcontext
+from functools import partial
 from typing import Dict, List
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 
 class LlamaEncoder(torch.nn.Module):
@@ -24,10 +26,12 @@ class LlamaEncoder(torch.nn.Module):
         backbone: torch.nn.Module,
         causal_layers: List[bool],
         compute_dtype: torch.dtype = torch.float32,
+        checkpoint_layers: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
         self.compute_dtype = compute_dtype
+        self.checkpoint_layers = checkpoint_layers
         self.backbone.config.use_cache = False
         layers = backbone.layers
         if len(causal_layers) != len(layers):
@@ -66,13 +70,17 @@ class LlamaEncoder(torch.nn.Module):
             if self.compute_dtype != torch.float32
             else nullcontext()
         )
+        run_layer = _run_layer
+        if self.checkpoint_layers and torch.is_grad_enabled():
+            # Keep only each layer's input; the backward pass runs the layer again.
+            run_layer = partial(checkpoint, _run_layer, use_reentrant=False)
         with autocast:
             hidden = backbone.embed_tokens(input_ids)
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
             position_embeddings = backbone.rotary_emb(hidden, position_ids)
             masks = self._masks(attention_mask, hidden.dtype)
             for layer, causal in zip(backbone.layers, self.causal_layers):
-                hidden = _run_layer(layer, hidden, masks[causal], position_ids, position_embeddings)
+                hidden = run_layer(layer, hidden, masks[causal], position_ids, position_embeddings)
             hidden = backbone.norm(hidden)
         return hidden.float()
 

@@ -64,6 +64,7 @@ class BackboneSettings:
     max_length: int = 512
     pad_token: Optional[str] = None
     freeze_embeddings: bool = False
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -93,6 +94,10 @@ class BackboneSettings:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
         if not isinstance(self.freeze_embeddings, bool):
             raise ConfigError("freeze_embeddings", f"must be true or false, got {self.freeze_embeddings!r}")
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise ConfigError(
+                "gradient_checkpointing", f"must be true or false, got {self.gradient_checkpointing!r}"
+            )
 
     def causal_layers(self, num_layers: int) -> List[bool]:
         """For each decoder layer, whether it attends only to the left (echo keeps
