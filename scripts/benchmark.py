@@ -18,6 +18,8 @@ figure is the median. Variants:
                                and forward+backward, on the same padded batches
   ours-{causal,bidirectional,lora}-infer   nlp.pipe through our transformer + NER
   ours-{causal,bidirectional,lora}-train   nlp.update (forward, backward, optimizer)
+  ours-ckpt-train, ours-freeze-train       bidirectional training with
+                               gradient_checkpointing, or with freeze_embeddings
   seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
                                model) on the same batches; train adds AdamW
   spacy-cnn-infer, spacy-cnn-train   spaCy's CNN NER pipeline
@@ -36,7 +38,8 @@ from statistics import median
 
 VARIANTS = [
     "strict-forward", "limit-forward", "ours-causal-infer", "ours-bidirectional-infer", "ours-lora-infer", "seed-infer", "spacy-cnn-infer",
-    "strict-train", "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train", "seed-train", "spacy-cnn-train",
+    "strict-train", "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train",
+    "ours-ckpt-train", "ours-freeze-train", "seed-train", "spacy-cnn-train",
 ]
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +91,8 @@ def make_pipeline(args, variant):
         model["attention"] = "causal" if "causal" in variant else "bidirectional"
         model["dtype"] = args.dtype
         model["lora"] = LORA if "lora" in variant else None
+        model["gradient_checkpointing"] = "ckpt" in variant
+        model["freeze_embeddings"] = "freeze" in variant
         config["initialize"]["after_init"] = None
     return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
 
@@ -247,6 +252,8 @@ def report(results, args):
         ("ours-bidirectional-train", "limit-train"),
         ("ours-lora-train", "limit-train"),
         ("ours-bidirectional-train", "ours-causal-train"),
+        ("ours-ckpt-train", "ours-bidirectional-train"),
+        ("ours-freeze-train", "ours-bidirectional-train"),
         ("ours-bidirectional-infer", "seed-infer"),
         ("ours-bidirectional-train", "seed-train"),
         ("ours-bidirectional-infer", "spacy-cnn-infer"),

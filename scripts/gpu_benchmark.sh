@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-metrics}
-VARIANTS=${VARIANTS:-limit-forward,ours-causal-infer,ours-bidirectional-infer,limit-train,ours-bidirectional-train,ours-lora-train,seed-train}
+VARIANTS=${VARIANTS:-strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,ours-lora-train,seed-train}
 mkdir -p /tmp/bundle "$OUT"
 tar -C /tmp/bundle -xJf .gpu/site.tar.xz
 # the working tree first, so its spacy_llama_ner wins over the bundled copy

@@ -3,16 +3,19 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from spacy_llama_ner.conll import conll_to_docbin
 from conftest import ROOT
 
 
+@pytest.mark.timeout(600)  # ten variants, each its own process (torch, spaCy and a model to load)
 def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
     conll = tmp_path / "dev.txt"
     conll.write_text("Peter B-PER\nSmith I-PER\nflew O\nto O\nLondon B-LOC\n\nthe O\nbank O\nwon O\n\n" * 4)
     conll_to_docbin(conll).to_disk(tmp_path / "dev.spacy")
     variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,"
-                "strict-train,limit-train,ours-bidirectional-train,seed-train")
+                "strict-train,limit-train,ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,seed-train")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tiny_llama),
          "--data", str(tmp_path / "dev.spacy"), "--n-docs", "8", "--batch-docs", "4", "--repeats", "1",
@@ -28,5 +31,6 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
         "ours-causal-infer / limit-forward", "ours-bidirectional-infer / limit-forward",
         "ours-bidirectional-infer / ours-causal-infer", "ours-bidirectional-train / limit-train",
         "ours-bidirectional-train / seed-train",
+        "ours-ckpt-train / ours-bidirectional-train", "ours-freeze-train / ours-bidirectional-train",
     }
     assert "| ours-bidirectional-infer / limit-forward |" in (tmp_path / "bench.md").read_text()

@@ -35,3 +35,10 @@ def test_full_scale_tables_come_from_the_committed_run_files(tmp_path):
                     str(tmp_path / "curves.png"), str(tmp_path / "curves.md")], check=True, capture_output=True)
     assert (tmp_path / "table.md").read_text() == (DOCS / "results_full_table.md").read_text()
     assert (tmp_path / "curves.md").read_text() == (DOCS / "learning_curves_full.md").read_text()
+
+
+def test_benchmark_page_shows_the_strict_cpu_run():
+    """docs/benchmark.md copies the tables of the run it describes (its first line,
+    the run's settings, is written out as the command there)."""
+    tables = (DOCS / "benchmark-cpu-strict.md").read_text().split("\n\n", 1)[1]
+    assert tables in (DOCS / "benchmark.md").read_text()
