@@ -36,8 +36,8 @@ def LlamaTransformer(
     freeze_embeddings: keep the input embedding as loaded (no gradient, no optimizer
         state): NER data touches few of its rows, and it is a fifth of a small model.
     gradient_checkpointing: in training, keep only each decoder layer's input and
-        recompute the layer in the backward pass: far less memory for about a third
-        more compute; the gradients are the same.
+        recompute the layer in the backward pass: less memory for more compute (each
+        layer's forward runs twice); the gradients are the same.
     """
     settings = BackboneSettings(
         name=name,
