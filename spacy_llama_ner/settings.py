@@ -92,12 +92,9 @@ class BackboneSettings:
             )
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
-        if not isinstance(self.freeze_embeddings, bool):
-            raise ConfigError("freeze_embeddings", f"must be true or false, got {self.freeze_embeddings!r}")
-        if not isinstance(self.gradient_checkpointing, bool):
-            raise ConfigError(
-                "gradient_checkpointing", f"must be true or false, got {self.gradient_checkpointing!r}"
-            )
+        for key in ("freeze_embeddings", "gradient_checkpointing"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(key, f"must be true or false, got {getattr(self, key)!r}")
 
     def causal_layers(self, num_layers: int) -> List[bool]:
         """For each decoder layer, whether it attends only to the left (echo keeps
