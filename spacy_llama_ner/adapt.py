@@ -77,6 +77,19 @@ def masked_batch(tokenizer, texts: List[str], max_length: int, mask_prob: float,
     return ids.masked_fill(chosen, mask_id), attention, labels
 
 
+def length_grouped_batches(texts: List[str], batch_size: int, rng: random.Random, pool_batches: int = 50) -> List[List[str]]:
+    """One pass over texts in batches of similar length (less padding), in random order:
+    shuffle, sort by length within pools of pool_batches batches, shuffle the batches."""
+    shuffled = rng.sample(texts, len(texts))
+    pool = batch_size * pool_batches
+    batches = []
+    for start in range(0, len(shuffled), pool):
+        chunk = sorted(shuffled[start : start + pool], key=len)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def mntp_loss(encoder: LlamaEncoder, lm_head: torch.nn.Module, ids, attention, labels) -> torch.Tensor:
     """Each masked piece i is predicted from the output at i-1 (the model was trained to
     predict the next piece there)."""
@@ -122,7 +135,6 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     tokenizer.padding_side = "right"
     mask_id = mask_id_of(tokenizer)
 
-    random.seed(seed)
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_pretrained(source, torch_dtype=torch.float32, attn_implementation="sdpa", **kwargs)
     if lora_r:
@@ -140,8 +152,9 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     n_held = max(1, int(len(shuffled) * held_out))
     held, train = shuffled[-n_held:], shuffled[:-n_held]
     held_rng = torch.Generator().manual_seed(seed + 1)
-    held_batches = [masked_batch(tokenizer, held[i : i + batch_size], max_length, mask_prob, mask_id, held_rng)
-                    for i in range(0, min(len(held), 512), batch_size)]
+    scored = sorted(held[:512], key=len)  # the held-out loss reads up to 512, similar lengths together
+    held_batches = [masked_batch(tokenizer, scored[i : i + batch_size], max_length, mask_prob, mask_id, held_rng)
+                    for i in range(0, len(scored), batch_size)]
     train_rng = torch.Generator().manual_seed(seed)
     trainable = [p for p in lm.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learn_rate, weight_decay=0.0)
@@ -152,12 +165,13 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     start = time.perf_counter()
     before = held_out_loss(encoder, lm_head, held_batches)
     log.write(json.dumps({"step": 0, "held_out_loss": before}) + "\n")
-    order: List[str] = []
+    sampler = random.Random(seed)
+    batches: List[List[str]] = []
     bar = tqdm(range(1, steps + 1), desc="adapt (MNTP)", disable=not progress_bar, dynamic_ncols=True)
     for step in bar:
-        if len(order) < batch_size:
-            order += random.sample(train, len(train))
-        batch, order = order[:batch_size], order[batch_size:]
+        if not batches:
+            batches = length_grouped_batches(train, batch_size, sampler)
+        batch = batches.pop()
         loss = mntp_loss(encoder, lm_head, *masked_batch(tokenizer, batch, max_length, mask_prob, mask_id, train_rng))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)

@@ -71,3 +71,20 @@ def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys):
     for args, message in cases:
         assert run_adapt(*args) == 1
         assert message in capsys.readouterr().err
+
+
+def test_length_grouped_batches_cover_each_text_once_with_similar_lengths():
+    import random
+
+    from spacy_llama_ner.adapt import length_grouped_batches
+
+    texts = [("w " * random.Random(i).randint(1, 60)).strip() + f" {i}" for i in range(1000)]
+    batches = length_grouped_batches(texts, 16, random.Random(0), pool_batches=10)
+    assert sorted(t for batch in batches for t in batch) == sorted(texts)
+    assert all(1 <= len(batch) <= 16 for batch in batches)
+    spread = sum(max(map(len, b)) - min(map(len, b)) for b in batches) / len(batches)
+    shuffled = random.Random(1).sample(texts, len(texts))
+    random_spread = sum(max(map(len, shuffled[i:i + 16])) - min(map(len, shuffled[i:i + 16])) for i in range(0, 1000, 16)) / 63
+    assert spread < random_spread / 5, (spread, random_spread)
+    assert batches == length_grouped_batches(texts, 16, random.Random(0), pool_batches=10)
+    assert batches != length_grouped_batches(texts, 16, random.Random(1), pool_batches=10)
