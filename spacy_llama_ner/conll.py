@@ -1,11 +1,14 @@
 """Read CoNLL-style NER files into spaCy's DocBin format.
 
-    python -m spacy_llama_ner.conll INPUT.txt OUTPUT.spacy [--limit N]
+    python -m spacy_llama_ner.conll INPUT.txt OUTPUT.spacy [--limit N] [--n-sents N]
 
 Accepts what real CoNLL files look like: IOB1 or IOB2 (also IOBES) tags, space- or
 tab-separated columns, two or more columns with the word first and the tag last,
 with or without `-DOCSTART-` lines, and blank or whitespace-only lines between
-sentences. Entity types are whatever the file uses. Each sentence becomes a Doc.
+sentences. Entity types are whatever the file uses. Each sentence becomes a Doc, or
+with --n-sents N (as `spacy convert -n`) up to N consecutive sentences of the same
+document (never across a `-DOCSTART-` line) become one Doc with its sentence starts
+set, so the model reads each word with its neighbouring sentences.
 A malformed line stops the conversion with the file, the line number and why.
 """
 import argparse
@@ -31,15 +34,26 @@ Sentence = Tuple[List[str], List[Tuple[int, int, str]]]
 
 def read_conll(path: Path) -> Iterator[Sentence]:
     """Yield (words, entity spans as (start, end, label) token offsets) per sentence."""
+    for _, words, spans in read_conll_with_breaks(path):
+        yield words, spans
+
+
+def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[Tuple[int, int, str]]]]:
+    """Yield (starts a document, words, spans) per sentence: the first sentence and
+    each one after a -DOCSTART- line start a document."""
     words: List[str] = []
     tags: List[str] = []
     first_line = 0
+    new_document = True
     with open(path, encoding="utf-8") as f:
         for line_no, raw in enumerate(f, 1):
             line = raw.rstrip("\r\n")
-            if not line.strip() or line.split(maxsplit=1)[0] == "-DOCSTART-":
+            docstart = bool(line.strip()) and line.split(maxsplit=1)[0] == "-DOCSTART-"
+            if not line.strip() or docstart:
                 if words:
-                    yield words, tags_to_spans(tags, path, first_line)
+                    yield new_document, words, tags_to_spans(tags, path, first_line)
+                    new_document = False
+                new_document = new_document or docstart
                 words, tags = [], []
                 continue
             columns = [c for c in (line.split("\t") if "\t" in line else line.split(" ")) if c.strip()]
@@ -55,7 +69,7 @@ def read_conll(path: Path) -> Iterator[Sentence]:
             words.append(columns[0].strip())
             tags.append(tag)
     if words:
-        yield words, tags_to_spans(tags, path, first_line)
+        yield new_document, words, tags_to_spans(tags, path, first_line)
 
 
 def tags_to_spans(tags: List[str], path="<tags>", line_no: int = 0) -> List[Tuple[int, int, str]]:
@@ -79,14 +93,36 @@ def tags_to_spans(tags: List[str], path="<tags>", line_no: int = 0) -> List[Tupl
     return spans
 
 
-def conll_to_docbin(path: Path, limit: Optional[int] = None, vocab: Optional[Vocab] = None) -> DocBin:
-    vocab = vocab or Vocab()
-    docbin = DocBin(attrs=["ORTH", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
-    for n, (words, spans) in enumerate(read_conll(path)):
+def group_sentences(path: Path, limit: Optional[int], n_sents: int) -> Iterator[List[Sentence]]:
+    """The first `limit` sentences in groups of up to n_sents, a group never spanning
+    two documents."""
+    group: List[Sentence] = []
+    for n, (new_document, words, spans) in enumerate(read_conll_with_breaks(path)):
         if limit is not None and n >= limit:
             break
-        doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
-        doc.ents = [Span(doc, s, e, label=label) for s, e, label in spans]
+        if group and (new_document or len(group) == n_sents):
+            yield group
+            group = []
+        group.append((words, spans))
+    if group:
+        yield group
+
+
+def conll_to_docbin(path: Path, limit: Optional[int] = None, vocab: Optional[Vocab] = None, n_sents: int = 1) -> DocBin:
+    """Sentences (the first `limit`) to Docs of up to n_sents sentences each."""
+    if n_sents < 1:
+        raise ValueError(f"n_sents (sentences per Doc) must be at least 1, got {n_sents}")
+    vocab = vocab or Vocab()
+    docbin = DocBin(attrs=["ORTH", "ENT_IOB", "ENT_TYPE", "SENT_START"], store_user_data=False)
+    for group in group_sentences(path, limit, n_sents):
+        words = [word for sentence_words, _ in group for word in sentence_words]
+        sent_starts, ents, offset = [], [], 0
+        for sentence_words, spans in group:
+            sent_starts += [True] + [False] * (len(sentence_words) - 1)
+            ents += [(offset + s, offset + e, label) for s, e, label in spans]
+            offset += len(sentence_words)
+        doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False], sent_starts=sent_starts)
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
         docbin.add(doc)
     return docbin
 
@@ -96,19 +132,24 @@ def main(argv=None):
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="keep only the first N sentences")
+    parser.add_argument("--n-sents", type=int, default=1,
+                        help="sentences per Doc, within one document (default: 1, each sentence a Doc)")
     args = parser.parse_args(argv)
     if not args.input.is_file():
         msg.fail(f"CoNLL file not found: {args.input.resolve()}", exits=1)
+    if args.n_sents < 1:
+        msg.fail(f"--n-sents: got {args.n_sents}; it must be 1 or more (sentences per Doc)", exits=1)
     try:
-        docbin = conll_to_docbin(args.input, args.limit)
+        docbin = conll_to_docbin(args.input, args.limit, n_sents=args.n_sents)
     except ConllFormatError as err:
         msg.fail(str(err), exits=1)
     docs = list(docbin.get_docs(Vocab()))
     labels = sorted({ent.label_ for doc in docs for ent in doc.ents})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(args.output)
+    sentences = sum(1 for doc in docs for _ in doc.sents)
     msg.good(
-        f"{args.output}: {len(docs)} sentences, {sum(len(d.ents) for d in docs)} entities, labels {labels}"
+        f"{args.output}: {sentences} sentences in {len(docs)} Docs, {sum(len(d.ents) for d in docs)} entities, labels {labels}"
     )
 
 

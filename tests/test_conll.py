@@ -84,3 +84,43 @@ def test_docbin_round_trip_keeps_entities(tmp_path):
     docs = list(docbin.get_docs(Vocab()))
     assert [d.text for d in docs] == ["Acme hires Swiss chef .", "Anna Berg Lind"]
     assert [e.text for e in docs[1].ents] == ["Anna Berg", "Lind"]
+
+
+THREE_DOCUMENTS = IOB1 + """
+-DOCSTART- -X- O O
+
+Berg O O B-PER
+left O O O
+
+Lind O O B-PER
+. O O O
+
+Acme O O B-ORG
+"""
+
+
+def test_n_sents_groups_sentences_within_documents_only(tmp_path):
+    path = write(tmp_path, THREE_DOCUMENTS)
+    docs = list(conll_to_docbin(path, n_sents=2).get_docs(Vocab()))
+    # the first document's two sentences, then the second's three in 2 + 1
+    assert [d.text for d in docs] == ["Acme hires Swiss chef . Anna Berg Lind", "Berg left Lind .", "Acme"]
+    assert [[s.text for s in d.sents] for d in docs[:2]] == [["Acme hires Swiss chef .", "Anna Berg Lind"], ["Berg left", "Lind ."]]
+    assert [(e.text, e.start, e.label_) for e in docs[0].ents] == [
+        ("Acme", 0, "ORG"), ("Swiss", 2, "MISC"), ("Anna Berg", 5, "PER"), ("Lind", 7, "PER")]
+    assert [(e.text, e.start) for e in docs[1].ents] == [("Berg", 0), ("Lind", 2)]
+    # one sentence per Doc (the default), and --limit counts sentences
+    assert len(list(conll_to_docbin(path).get_docs(Vocab()))) == 5
+    assert [d.text for d in conll_to_docbin(path, limit=3, n_sents=10).get_docs(Vocab())] == [
+        "Acme hires Swiss chef . Anna Berg Lind", "Berg left"]
+    # without -DOCSTART- lines, consecutive sentences are grouped
+    plain = write(tmp_path, THREE_DOCUMENTS.replace("-DOCSTART- -X- O O\n", ""), "plain.txt")
+    assert [len(list(d.sents)) for d in conll_to_docbin(plain, n_sents=4).get_docs(Vocab())] == [4, 1]
+
+
+def test_cli_n_sents_reports_docs_and_rejects_zero(tmp_path, capsys):
+    out = tmp_path / "out.spacy"
+    main([str(write(tmp_path, THREE_DOCUMENTS)), str(out), "--n-sents", "10"])
+    assert "5 sentences in 2 Docs, 7 entities" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main([str(write(tmp_path, THREE_DOCUMENTS)), str(out), "--n-sents", "0"])
+    assert "--n-sents: got 0; it must be 1 or more" in " ".join(capsys.readouterr().out.split())
