@@ -1,12 +1,14 @@
 """Put the trained pipelines side by side: one Markdown table, one PNG figure.
 
-    python scripts/compare.py RUNS_DIR OUTPUT.md OUTPUT.png
+    python scripts/compare.py RUNS_DIR OUTPUT.md OUTPUT.png [--groups NAME,NAME,...]
 
 Each run is a folder RUNS_DIR/NAME-sN (N = seed) with run.json (training, from
 scripts/train_run.py), test.json (test set, from scripts/evaluate_run.py) and
 train_log.jsonl (spaCy's training log). Runs of one NAME are grouped; the table
-shows the mean and, with more than one seed, the min-max spread. Every figure is
-read from those files.
+shows the mean and, with more than one seed, the min-max spread. `--groups` keeps
+those groups only, in that order (default: every group, by name). Below the table,
+each group against causal and against bidirectional. Every figure is read from
+those files.
 """
 import json
 import re
@@ -86,7 +88,7 @@ def table(groups) -> str:
     return "\n".join(rows) + "\n"
 
 
-def differences(groups, reference: str = "causal") -> str:
+def differences(groups, reference: str) -> str:
     """Each pipeline against the reference (means over seeds): the figures the
     discussion quotes, computed here rather than typed."""
     if reference not in groups or len(groups) < 2:
@@ -125,12 +127,23 @@ def figure(groups, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main(runs_dir, output_md, output_png):
+def select(groups, names):
+    missing = [name for name in names if name not in groups]
+    if missing:
+        raise SystemExit(f"--groups: no scored runs named {', '.join(missing)}-sN; found: {', '.join(groups)}")
+    return {name: groups[name] for name in names}
+
+
+def main(runs_dir, output_md, output_png, *args):
     groups = load_runs(Path(runs_dir))
     if not groups:
         raise SystemExit(f"no runs with both {runs_dir}/NAME/run.json and {runs_dir}/NAME/test.json")
+    if args[:1] == ("--groups",) and len(args) == 2:
+        groups = select(groups, args[1].split(","))
+    elif args:
+        raise SystemExit(f"unexpected arguments {' '.join(args)}; usage: {__doc__.splitlines()[2].strip()}")
     Path(output_md).parent.mkdir(parents=True, exist_ok=True)
-    report = table(groups) + differences(groups)
+    report = table(groups) + differences(groups, "causal") + differences(groups, "bidirectional")
     Path(output_md).write_text(report)
     figure(groups, Path(output_png))
     print(report)

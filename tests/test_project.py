@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import spacy
+from spacy.tokens import DocBin
 
-from conftest import ROOT
+from conftest import ROOT, make_tiny_model
 
 WORDS = "the patient took Aspirin for a headache and Ibuprofen for fever after the flu".split()
 
@@ -131,11 +132,12 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     shutil.rmtree(project_dir / "training")
     project_run("full-report", project_dir, **common)
     docs = project_dir / "docs"
-    table, differences = (docs / "results_full_table.md").read_text().split("\n\n")
+    table, against_causal, against_bidirectional = (docs / "results_full_table.md").read_text().split("\n\n")
     table = table.splitlines()
     assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional", "| causal"]
-    assert differences.splitlines()[0].startswith("| against causal | test F1 (points) |")
-    assert differences.splitlines()[2].startswith("| bidirectional | ")
+    assert against_causal.splitlines()[0].startswith("| against causal | test F1 (points) |")
+    assert against_causal.splitlines()[2].startswith("| bidirectional | ")
+    assert against_bidirectional.splitlines()[2].startswith("| causal | ")
     assert all(" | 4/4 | " in row or " | 0/4 | " in row for row in table[2:])  # best/last step
     curves = (docs / "learning_curves_full.md").read_text().splitlines()
     assert curves[0] == "| step | bidirectional-s0 | causal-s0 |"
@@ -201,3 +203,44 @@ def test_demo_workflow_runs_and_its_package_installs(project, tiny_llama, tmp_pa
     )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert 0.0 <= json.loads(metrics.read_text())["ents_f"] <= 1.0
+
+
+@pytest.mark.timeout(900)
+def test_variants_workflow_adds_its_rows_beside_the_demo_ones(project, tmp_path_factory):
+    """`variants` after the demo's causal and bidirectional runs, on a tiny model with
+    its LM head (the adaptation predicts pieces through it): the adaptation report,
+    each variant trained as named, and one table of the variants beside the demo rows."""
+    project_dir, data = project
+    model = make_tiny_model(tmp_path_factory.mktemp("tiny-lm"), lm_head=True)
+    adapted = project_dir / "assets" / "adapted"
+    variables = {"model": model, "data_dir": data, "demo_sentences": 20, "demo_steps": 2, "demo_batch_words": 60,
+                 "adapted_demo_model": adapted, "adapt_demo_steps": 4, "adapt_demo_batch": 4}
+    for command in ("convert-demo", "train-causal", "train-bidirectional", "evaluate-all", "variants"):
+        project_run(command, project_dir, **variables)
+
+    adapt_report = (project_dir / "docs" / "adapt_demo.md").read_text().splitlines()
+    assert adapt_report[2].startswith("| 4 | 4 | 19 / 1 | 0.0001 | LoRA r=16, merged | ")
+    assert adapt_report[5].startswith("| step | 0 | 4 |")
+    runs = {p.parent.name: json.loads(p.read_text()) for p in (project_dir / "training" / "demo").glob("*/run.json")}
+    assert runs["echo-s1"]["overrides"]["components.transformer.model.attention"] == "echo"
+    assert runs["adapted-bidirectional-s0"]["overrides"]["paths.model"] == str(adapted)
+    assert runs["adapted-bidirectional-s0"]["config"] == "configs/ner_bidirectional.cfg"
+    assert runs["bidirectional-frozen-emb-s1"]["overrides"]["components.transformer.model.freeze_embeddings"] is True
+    assert all((project_dir / "training" / "demo" / name / "test.json").is_file() for name in runs)
+    context_test = json.loads((project_dir / "training" / "demo" / "bidirectional-context10-s0" / "test.json").read_text())
+    assert context_test["corpus"] == "corpus/demo-context/test.spacy"
+    context_train = DocBin().from_disk(project_dir / "corpus" / "demo-context" / "train.spacy")
+    assert [len(list(doc.sents)) for doc in context_train.get_docs(spacy.blank("xx").vocab)] == [10, 10]
+
+    table, against_causal, against_bidirectional = (project_dir / "docs" / "results_variants_table.md").read_text().split("\n\n")
+    groups = ["causal", "echo", "bidirectional", "adapted-bidirectional", "bidirectional-context10", "bidirectional-frozen-emb"]
+    assert [row.split(" | ")[:2] for row in table.splitlines()[2:]] == [[f"| {g}", "2"] for g in groups]
+    assert [row.split(" | ")[0] for row in against_bidirectional.splitlines()[2:]] == [f"| {g}" for g in groups if g != "bidirectional"]
+    assert (project_dir / "docs" / "results_variants.png").stat().st_size > 10_000
+
+    wrong = subprocess.run([sys.executable, "scripts/compare.py", "training/demo", "t.md", "t.png", "--groups", "causal,echoes"],
+                           capture_output=True, text=True, cwd=project_dir)
+    assert wrong.returncode != 0 and "--groups: no scored runs named echoes-sN; found: " in wrong.stderr
+    wrong = subprocess.run([sys.executable, "scripts/evaluate_all.py", "training/demo", "corpus/demo/test.spacy", "--only", "echo-s7"],
+                           capture_output=True, text=True, cwd=project_dir)
+    assert wrong.returncode != 0 and "--only: no trained run echo-s7 in training/demo" in wrong.stderr
