@@ -14,13 +14,14 @@ DOCS = ROOT / "docs"
 @pytest.mark.parametrize(
     "generated,page",
     [("results_table.md", "results.md"), ("results_full_table.md", "results.md"), ("learning_curves_full.md", "results.md"),
-     ("errors_full_test.md", "results.md"), ("benchmark_annotate.md", "benchmark.md")],
+     ("errors_full_test.md", "results.md"), ("benchmark_annotate.md", "benchmark.md"),
+     ("results_variants_table.md", "results.md")],
 )
 def test_doc_pages_show_the_generated_tables(generated, page):
     assert (DOCS / generated).read_text() in (DOCS / page).read_text()
 
 
-@pytest.mark.parametrize("generated", ["results_table.md", "results_full_table.md"])
+@pytest.mark.parametrize("generated", ["results_table.md", "results_full_table.md", "results_variants_table.md"])
 def test_readme_shows_the_generated_tables(generated):
     """The main table of each (the README leaves out the differences)."""
     assert (DOCS / generated).read_text().split("\n\n")[0] in (ROOT / "README.md").read_text()
