@@ -215,12 +215,15 @@ def test_variants_workflow_adds_its_rows_beside_the_demo_ones(project, tmp_path_
     adapted = project_dir / "assets" / "adapted"
     variables = {"model": model, "data_dir": data, "demo_sentences": 20, "demo_steps": 2, "demo_batch_words": 60,
                  "adapted_demo_model": adapted, "adapt_demo_steps": 4, "adapt_demo_batch": 4}
-    for command in ("convert-demo", "train-causal", "train-bidirectional", "evaluate-all", "variants"):
+    for command in ("convert-demo", "train-causal", "train-bidirectional"):
         project_run(command, project_dir, **variables)
+    subprocess.run([sys.executable, "scripts/evaluate_all.py", "training/demo", "corpus/demo/test.spacy", "--only",
+                    "causal-s0", "causal-s1", "bidirectional-s0", "bidirectional-s1"], cwd=project_dir, check=True, capture_output=True)
+    project_run("variants", project_dir, **variables)
 
     adapt_report = (project_dir / "docs" / "adapt_demo.md").read_text().splitlines()
     assert adapt_report[2].startswith("| 4 | 4 | 19 / 1 | 0.0001 | LoRA r=16, merged | ")
-    assert adapt_report[5].startswith("| step | 0 | 4 |")
+    assert adapt_report[4].startswith("| step | 0 | 4 |") and adapt_report[6].startswith("| held-out loss | ")
     runs = {p.parent.name: json.loads(p.read_text()) for p in (project_dir / "training" / "demo").glob("*/run.json")}
     assert runs["echo-s1"]["overrides"]["components.transformer.model.attention"] == "echo"
     assert runs["adapted-bidirectional-s0"]["overrides"]["paths.model"] == str(adapted)
