@@ -15,7 +15,7 @@ DOCS = ROOT / "docs"
     "generated,page",
     [("results_table.md", "results.md"), ("results_full_table.md", "results.md"), ("learning_curves_full.md", "results.md"),
      ("errors_full_test.md", "results.md"), ("benchmark_annotate.md", "benchmark.md"),
-     ("results_variants_table.md", "results.md")],
+     ("results_variants_table.md", "results.md"), ("adapt_demo.md", "results.md")],
 )
 def test_doc_pages_show_the_generated_tables(generated, page):
     assert (DOCS / generated).read_text() in (DOCS / page).read_text()
