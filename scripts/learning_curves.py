@@ -6,6 +6,7 @@ Reads RUNS_DIR/NAME/train_log.jsonl (written by spaCy's ConsoleLogger.v3, one
 line per evaluation) and draws one line per run; OUTPUT.md gets the same numbers
 as a table (one row per evaluation step, one column per run).
 """
+import json
 import sys
 from pathlib import Path
 
@@ -19,10 +20,14 @@ from compare import read_log  # noqa: E402
 
 
 def curves(runs_dir: Path):
-    """{run name: [(step, dev entity F1 in %), ...]} for runs with a training log."""
+    """{run name: [(step, dev entity F1 in %), ...]} for runs with a training log. A
+    run that continued another (`init_from_step` in its run.json) counts its steps
+    from where the other stopped."""
     found = {}
     for log in sorted(runs_dir.glob("*/train_log.jsonl")):
-        points = [(e["step"], e["scores"]["ents_f"]) for e in read_log(log)]
+        run_file = log.parent / "run.json"
+        offset = (json.loads(run_file.read_text()).get("init_from_step") or 0) if run_file.is_file() else 0
+        points = [(offset + e["step"], e["scores"]["ents_f"]) for e in read_log(log)]
         if points:
             found[log.parent.name] = points
     return found

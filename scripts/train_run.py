@@ -1,14 +1,16 @@
 """Train one pipeline with `spacy train` and record what it cost.
 
     python scripts/train_run.py CONFIG OUTPUT_DIR [--gpu-id N] [--gpu-config CONFIG]
-        [--max-steps N] [--record DIR] [--section.key value ...]
+        [--max-steps N] [--init-from PIPELINE] [--record DIR] [--section.key value ...]
 
 Extra `--section.key value` arguments are config overrides, as for `spacy train`.
 `--gpu-config` replaces CONFIG when `--gpu-id` is 0 or more (one command line for
 either device). `--max-steps N` with N > 0 trains exactly N steps with the learning
 rate decaying over them; 0 (the default) keeps the config's own recipe: it stops
 when dev F1 has not improved for `training.patience` steps or at the config's
-`training.max_steps`.
+`training.max_steps`. `--init-from PIPELINE` starts from a trained pipeline's weights
+instead of the model's: its components are sourced (spaCy's own mechanism) and
+trained again with CONFIG's recipe, e.g. a second, longer schedule.
 
 Writes OUTPUT_DIR/train_log.jsonl (spaCy's ConsoleLogger.v3: one line per
 evaluation) and OUTPUT_DIR/run.json: wall time, peak memory (RSS on CPU, allocated
@@ -23,6 +25,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
@@ -72,11 +75,48 @@ def step_overrides(config: str, max_steps: int, overrides: dict) -> dict:
     return result
 
 
+def sourced_config(config: str, pipeline: str, overrides: dict, output: Path) -> Path:
+    """CONFIG with every component sourced from PIPELINE, written into OUTPUT."""
+    if not (Path(pipeline) / "config.cfg").is_file():
+        msg.fail(f"--init-from: no trained pipeline (config.cfg) in {Path(pipeline).resolve()}", exits=1)
+    component_overrides = sorted(key for key in overrides if key.startswith("components."))
+    if component_overrides:
+        msg.fail(f"--init-from: the components come from {pipeline} with their settings; "
+                 f"drop the overrides {component_overrides}", exits=1)
+    derived = load_config(config)
+    available = load_config(Path(pipeline) / "config.cfg")["nlp"]["pipeline"]
+    missing = [name for name in derived["nlp"]["pipeline"] if name not in available]
+    if missing:
+        msg.fail(f"--init-from: {pipeline} has no component {missing}; it has {available}", exits=1)
+    for name in derived["nlp"]["pipeline"]:
+        derived["components"][name] = {"source": str(pipeline)}
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / "config_init_from.cfg"
+    derived.to_disk(path)
+    return path
+
+
+def source_step(pipeline: str) -> Optional[int]:
+    """The step a saved pipeline was trained to, read from its run's log beside it
+    (None without one): model-last is the last evaluation's step; model-best is the
+    best score's, ties going to the later step as spaCy saves them."""
+    log = Path(pipeline).parent / "train_log.jsonl"
+    if not log.is_file():
+        return None
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if not entries:
+        return None
+    if Path(pipeline).name == "model-last":
+        return entries[-1]["step"]
+    return max((entry["score"], entry["step"]) for entry in entries)[1]
+
+
 def main(config: str, output: str, *args: str) -> None:
     args = list(args)
     gpu_id = int(pop_option(args, "--gpu-id", -1))
     gpu_config = pop_option(args, "--gpu-config")
     max_steps = int(pop_option(args, "--max-steps", 0))
+    init_from = pop_option(args, "--init-from")
     record = pop_option(args, "--record")
     if gpu_id >= 0 and gpu_config:
         config = gpu_config
@@ -84,17 +124,21 @@ def main(config: str, output: str, *args: str) -> None:
         msg.fail(f"config file not found: {Path(config).resolve()}", exits=1)
     overrides = parse_config_overrides(args)
     overrides = {**overrides, **step_overrides(config, max_steps, overrides)}
+    train_config = sourced_config(config, init_from, overrides, Path(output)) if init_from else Path(config)
     log_path = Path(output) / "train_log.jsonl"
     # spaCy's logger refuses to overwrite a log: a rerun starts a fresh one.
     log_path.unlink(missing_ok=True)
     overrides.setdefault("training.logger.output_file", str(log_path))
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     start = time.time()
-    train(Path(config), Path(output), use_gpu=gpu_id, overrides=overrides)
+    train(train_config, Path(output), use_gpu=gpu_id, overrides=overrides)
     wall = time.time() - start
     run = {
         "config": config,
         "overrides": overrides,
+        "init_from": init_from,
+        # learning curves continue the source's: this run's step 0 is the source's step
+        "init_from_step": source_step(init_from) if init_from else None,
         "seed": overrides.get("system.seed"),
         "started": started,
         "train_wall_s": round(wall, 1),

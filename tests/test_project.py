@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
+import torch
 from spacy.tokens import DocBin
 
 from conftest import ROOT, make_tiny_model
@@ -117,15 +119,46 @@ def test_every_dep_and_output_is_one_path():
 
 
 def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
-    """Two `full-*` runs (a few steps each), then `full-report`: the table, the
+    """Two `full-*` runs (a few steps each) and a continued one, then `full-report`: the table, the
     figure and the learning curves come from the recorded result files alone."""
     project_dir, data = project
     common = {"model": tiny_llama, "data_dir": data, "full_steps": 4}
     project_run("convert", project_dir, **common)
     project_run("full-bidirectional", project_dir, **common)
     project_run("full-causal", project_dir, **common)
+    # a second schedule from the bidirectional run's model-best: mark its weights (+1
+    # on one tensor of each component); after two warm-up steps (learning rate
+    # <= 5e-6) the continued pipeline still carries the marks
+    best = project_dir / "training" / "full" / "bidirectional-s0" / "model-best"
+    source = spacy.load(best)
+    norm = source.get_pipe("transformer").model.shims[0]._model.backbone.norm.weight
+    with torch.no_grad():
+        norm += 1.0
+    ner_node = next(node for node in source.get_pipe("ner").model.walk() if node.param_names and node.has_param(node.param_names[0]))
+    ner_param = ner_node.param_names[0]
+    ner_node.set_param(ner_param, ner_node.get_param(ner_param) + 1.0)
+    source.to_disk(best)
+    project_run("full-bidirectional-continued", project_dir, **common, continue_steps=2)
+    continued = spacy.load(project_dir / "training" / "full" / "bidirectional-continued-s0" / "model-last")
+    continued_norm = continued.get_pipe("transformer").model.shims[0]._model.backbone.norm.weight
+    assert torch.allclose(continued_norm, norm, atol=1e-3) and not torch.allclose(continued_norm, norm - 1.0, atol=0.5)
+    continued_ner = [n for n in continued.get_pipe("ner").model.walk() if n.name == ner_node.name][0].get_param(ner_param)
+    assert numpy.allclose(continued_ner, ner_node.get_param(ner_param), atol=1e-3)
+    for extra, expected in (
+        (["--init-from", "nowhere"], f"--init-from: no trained pipeline (config.cfg) in {project_dir / 'nowhere'}"),
+        (["--init-from", str(best), "--components.transformer.model.attention", "causal"],
+         "drop the overrides ['components.transformer.model.attention']"),
+    ):
+        wrong = subprocess.run([sys.executable, "scripts/train_run.py", "configs/ner_bidirectional.cfg", "unused", *extra],
+                               capture_output=True, text=True, cwd=project_dir)
+        assert wrong.returncode != 0 and expected in " ".join((wrong.stdout + wrong.stderr).split())  # wasabi wraps lines
     results = project_dir / "results" / "full"
-    assert sorted(p.name for p in results.iterdir()) == ["bidirectional-s0", "causal-s0"]
+    continued_run = json.loads((results / "bidirectional-continued-s0" / "run.json").read_text())
+    assert continued_run["init_from"] == "training/full/bidirectional-s0/model-best"
+    source_log = [json.loads(line) for line in (results / "bidirectional-s0" / "train_log.jsonl").read_text().splitlines()]
+    best_step = max((entry["score"], entry["step"]) for entry in source_log)[1]  # ties: spaCy saves the later
+    assert continued_run["init_from_step"] == best_step
+    assert sorted(p.name for p in results.iterdir()) == ["bidirectional-continued-s0", "bidirectional-s0", "causal-s0"]
     for run in results.iterdir():
         assert sorted(p.name for p in run.iterdir()) == ["run.json", "test.json", "train_log.jsonl"]
     # the model and training outputs stay out of the recorded results
@@ -134,14 +167,15 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     docs = project_dir / "docs"
     table, against_causal, against_bidirectional = (docs / "results_full_table.md").read_text().split("\n\n")
     table = table.splitlines()
-    assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional", "| causal"]
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional-continued", "| bidirectional", "| causal"]
     assert against_causal.splitlines()[0].startswith("| against causal | test F1 (points) |")
-    assert against_causal.splitlines()[2].startswith("| bidirectional | ")
-    assert against_bidirectional.splitlines()[2].startswith("| causal | ")
-    assert all(" | 4/4 | " in row or " | 0/4 | " in row for row in table[2:])  # best/last step
+    assert against_causal.splitlines()[3].startswith("| bidirectional | ")
+    assert against_bidirectional.splitlines()[3].startswith("| causal | ")
+    assert [row.split(" | ")[6].split("/")[1] for row in table[2:]] == ["2", "4", "4"]  # best/last step: each run's own
     curves = (docs / "learning_curves_full.md").read_text().splitlines()
-    assert curves[0] == "| step | bidirectional-s0 | causal-s0 |"
-    assert [row.split(" | ")[0] for row in curves[2:]] == ["| 0", "| 4"]
+    assert curves[0] == "| step | bidirectional-continued-s0 | bidirectional-s0 | causal-s0 |"
+    # the continued run's curve goes on from the step its source was saved at
+    assert [int(row.split(" | ")[0][2:]) for row in curves[2:]] == sorted({0, 4, best_step, best_step + 2})
     assert (docs / "results_full.png").stat().st_size > 10_000
     assert (docs / "learning_curves_full.png").stat().st_size > 10_000
 
