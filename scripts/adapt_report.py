@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from compare import read_log
+
 
 def report(model_dir: Path) -> str:
     files = [model_dir / "adapt.json", model_dir / "adapt_log.jsonl"]
@@ -16,7 +18,7 @@ def report(model_dir: Path) -> str:
     if missing:
         raise SystemExit(f"not found: {', '.join(missing)} (written by python -m spacy_llama_ner.adapt)")
     run = json.loads(files[0].read_text())
-    log = [json.loads(line) for line in files[1].read_text().splitlines() if line.strip()]
+    log = read_log(files[1])
     held_out = [(entry["step"], entry["held_out_loss"]) for entry in log if "held_out_loss" in entry]
     lora = f"LoRA r={run['lora_r']}, merged" if run["lora_r"] else "all weights"
     lines = [

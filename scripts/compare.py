@@ -17,14 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 
 def read_log(path: Path):
-    """spaCy's training log: one dict per evaluation (step, epoch, losses, scores)."""
+    """A JSON-lines log (spaCy's training log: one dict per evaluation), [] if absent."""
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -111,6 +106,11 @@ def differences(groups, reference: str) -> str:
 
 def figure(groups, path: Path) -> None:
     names = list(groups)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # only here: read_log's users need no plotting
+
     fig, (ax_f1, ax_speed) = plt.subplots(1, 2, figsize=(12, 4.5))
     for i, name in enumerate(names):
         f1s = [100 * r["test"]["ents_f"] for r in groups[name]]

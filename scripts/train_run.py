@@ -32,6 +32,8 @@ from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
+from compare import read_log
+
 
 def pop_option(args: list, name: str, default=None):
     if name not in args:
@@ -100,10 +102,7 @@ def source_step(pipeline: str) -> Optional[int]:
     """The step a saved pipeline was trained to, read from its run's log beside it
     (None without one): model-last is the last evaluation's step; model-best is the
     best score's, ties going to the later step as spaCy saves them."""
-    log = Path(pipeline).parent / "train_log.jsonl"
-    if not log.is_file():
-        return None
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    entries = read_log(Path(pipeline).parent / "train_log.jsonl")
     if not entries:
         return None
     if Path(pipeline).name == "model-last":
