@@ -180,15 +180,21 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     assert (docs / "learning_curves_full.png").stat().st_size > 10_000
 
 
-@pytest.mark.timeout(900)
-def test_demo_workflow_runs_and_its_package_installs(project, tiny_llama, tmp_path):
-    """Every command of `all` after fetch-model (which downloads), on a tiny model
-    and tiny data; then the package `spacy package` built installs into a fresh
-    virtualenv beside this package, loads by name and evaluates."""
+@pytest.mark.timeout(1200)
+def test_demo_and_variants_workflows(project, tmp_path_factory, tmp_path):
+    """Every command of `all` after fetch-model (which downloads), then `variants`, in
+    one project (the variants reuse the demo's runs, as a user's do), on a tiny model
+    with its LM head (the adaptation predicts pieces through it) and tiny data. Checks
+    the demo table, the package `spacy package` built (installed into a fresh
+    virtualenv beside this package, loaded by name, evaluated), then the adaptation
+    report, each variant trained as named and the variants table beside the demo rows."""
     project_dir, data = project
+    model = make_tiny_model(tmp_path_factory.mktemp("tiny-lm"), lm_head=True)
+    adapted = project_dir / "assets" / "adapted"
     variables = {
-        "model": tiny_llama, "data_dir": data, "layerwise_from": 2, "demo_sentences": 20,
+        "model": model, "data_dir": data, "layerwise_from": 2, "demo_sentences": 20,
         "demo_steps": 2, "demo_batch_words": 60,
+        "adapted_demo_model": adapted, "adapt_demo_steps": 4, "adapt_demo_batch": 4,
     }
     for command in ("fetch-data", "convert-demo", "train-causal", "train-bidirectional", "train-layerwise",
                     "train-baseline", "evaluate-all", "compare", "package"):
@@ -238,21 +244,6 @@ def test_demo_workflow_runs_and_its_package_installs(project, tiny_llama, tmp_pa
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert 0.0 <= json.loads(metrics.read_text())["ents_f"] <= 1.0
 
-
-@pytest.mark.timeout(900)
-def test_variants_workflow_adds_its_rows_beside_the_demo_ones(project, tmp_path_factory):
-    """`variants` after the demo's causal and bidirectional runs, on a tiny model with
-    its LM head (the adaptation predicts pieces through it): the adaptation report,
-    each variant trained as named, and one table of the variants beside the demo rows."""
-    project_dir, data = project
-    model = make_tiny_model(tmp_path_factory.mktemp("tiny-lm"), lm_head=True)
-    adapted = project_dir / "assets" / "adapted"
-    variables = {"model": model, "data_dir": data, "demo_sentences": 20, "demo_steps": 2, "demo_batch_words": 60,
-                 "adapted_demo_model": adapted, "adapt_demo_steps": 4, "adapt_demo_batch": 4}
-    for command in ("convert-demo", "train-causal", "train-bidirectional"):
-        project_run(command, project_dir, **variables)
-    subprocess.run([sys.executable, "scripts/evaluate_all.py", "training/demo", "corpus/demo/test.spacy", "--only",
-                    "causal-s0", "causal-s1", "bidirectional-s0", "bidirectional-s1"], cwd=project_dir, check=True, capture_output=True)
     project_run("variants", project_dir, **variables)
 
     adapt_report = (project_dir / "docs" / "adapt_demo.md").read_text().splitlines()

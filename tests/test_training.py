@@ -1,5 +1,9 @@
 """It trains: `python -m spacy train` on a CoNLL-2003 slice with the real SmolLM2
-reaches a clearly non-trivial dev F1 in both modes; evaluate and pipe work."""
+reaches a clearly non-trivial dev F1; evaluate and pipe work.
+
+One attention mode, the default (bidirectional): a real-model run costs ~4 CI
+minutes. Causal training goes through the same code (tests/test_project.py trains
+both modes on a tiny LLaMA) and is measured with the real model in docs/results.md."""
 import json
 import os
 import subprocess
@@ -35,8 +39,8 @@ def corpus(conll_dir, tmp_path_factory):
 
 @pytest.mark.integration
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("attention", ["causal", "bidirectional"])
-def test_spacy_train_evaluate_and_pipe(attention, corpus, smollm2_dir, tmp_path):
+def test_spacy_train_evaluate_and_pipe(corpus, smollm2_dir, tmp_path):
+    attention = "bidirectional"
     output = tmp_path / "training"
     run(
         [
