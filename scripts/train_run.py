@@ -6,7 +6,9 @@
 Extra `--section.key value` arguments are config overrides, as for `spacy train`.
 `--gpu-config` replaces CONFIG when `--gpu-id` is 0 or more (one command line for
 either device). `--max-steps N` with N > 0 trains exactly N steps with the learning
-rate decaying over them; 0 (the default) keeps the config's own recipe: it stops
+rate decaying over them (no early stop: `training.patience` is set to 0, else a run
+that starts from a trained pipeline, whose step 0 is already its best, stops after
+`patience` steps); 0 (the default) keeps the config's own recipe: it stops
 when dev F1 has not improved for `training.patience` steps or at the config's
 `training.max_steps`. `--init-from PIPELINE` starts from a trained pipeline's weights
 instead of the model's: its components are sourced (spaCy's own mechanism) and
@@ -56,8 +58,8 @@ def eval_frequency_for(max_steps: int, eval_frequency: int) -> int:
 
 def step_overrides(config: str, max_steps: int, overrides: dict) -> dict:
     """Overrides for a budget of exactly max_steps steps (none for 0): the step cap,
-    an evaluation at the last step and, where the learning rate is a schedule with
-    a horizon, that horizon."""
+    no early stop, an evaluation at the last step and, where the learning rate is a
+    schedule with a horizon, that horizon."""
     if max_steps < 0:
         msg.fail(f"--max-steps: got {max_steps}; allowed values: 0 (until dev F1 stops improving) or a positive number", exits=1)
     if max_steps == 0:
@@ -67,6 +69,7 @@ def step_overrides(config: str, max_steps: int, overrides: dict) -> dict:
     result = {
         "training.max_steps": max_steps,
         "training.max_epochs": 0,
+        "training.patience": 0,
         "training.eval_frequency": eval_frequency_for(max_steps, wanted),
     }
     if result["training.eval_frequency"] != wanted:
@@ -101,13 +104,20 @@ def sourced_config(config: str, pipeline: str, overrides: dict, output: Path) ->
 def source_step(pipeline: str) -> Optional[int]:
     """The step a saved pipeline was trained to, read from its run's log beside it
     (None without one): model-last is the last evaluation's step; model-best is the
-    best score's, ties going to the later step as spaCy saves them."""
-    entries = read_log(Path(pipeline).parent / "train_log.jsonl")
+    best score's, ties going to the later step as spaCy saves them. Counted from the
+    start of training: where that run itself continued another (its run.json's
+    `init_from_step`), from that one's start."""
+    run_dir = Path(pipeline).parent
+    entries = read_log(run_dir / "train_log.jsonl")
     if not entries:
         return None
     if Path(pipeline).name == "model-last":
-        return entries[-1]["step"]
-    return max((entry["score"], entry["step"]) for entry in entries)[1]
+        step = entries[-1]["step"]
+    else:
+        step = max((entry["score"], entry["step"]) for entry in entries)[1]
+    run_file = run_dir / "run.json"
+    earlier = json.loads(run_file.read_text()).get("init_from_step") if run_file.is_file() else None
+    return step + (earlier or 0)
 
 
 def main(config: str, output: str, *args: str) -> None:

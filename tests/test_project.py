@@ -144,6 +144,19 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     assert torch.allclose(continued_norm, norm, atol=1e-3) and not torch.allclose(continued_norm, norm - 1.0, atol=0.5)
     continued_ner = [n for n in continued.get_pipe("ner").model.walk() if n.name == ner_node.name][0].get_param(ner_param)
     assert numpy.allclose(continued_ner, ner_node.get_param(ner_param), atol=1e-3)
+    # --max-steps trains exactly that many steps: no early stop (patience 1 would end it
+    # at step 1, whatever the scores), and the continuation of a continuation counts its
+    # steps from the first run's start
+    chained = project_dir / "training" / "chained"
+    subprocess.run([sys.executable, "scripts/train_run.py", "configs/ner_bidirectional.cfg", str(chained),
+                    "--init-from", "training/full/bidirectional-continued-s0/model-last", "--max-steps", "6",
+                    "--training.patience", "1", "--training.eval_frequency", "2",
+                    "--paths.train", "corpus/full/train.spacy", "--paths.dev", "corpus/full/dev.spacy"],
+                   cwd=project_dir, check=True, capture_output=True)
+    read_log = lambda path: [json.loads(line) for line in path.read_text().splitlines()]
+    assert [entry["step"] for entry in read_log(chained / "train_log.jsonl")] == [0, 2, 4, 6]
+    source_best_step = max((entry["score"], entry["step"]) for entry in read_log(best.parent / "train_log.jsonl"))[1]
+    assert json.loads((chained / "run.json").read_text())["init_from_step"] == source_best_step + 2
     for extra, expected in (
         (["--init-from", "nowhere"], f"--init-from: no trained pipeline (config.cfg) in {project_dir / 'nowhere'}"),
         (["--init-from", str(best), "--components.transformer.model.attention", "causal"],
