@@ -25,6 +25,13 @@ def read_log(path: Path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def start_step(run_dir: Path) -> int:
+    """The step a run started from: its run.json's `init_from_step` where it continued
+    another run's pipeline, else 0."""
+    run_file = run_dir / "run.json"
+    return (json.loads(run_file.read_text()).get("init_from_step") or 0) if run_file.is_file() else 0
+
+
 def load_runs(runs_dir: Path):
     groups = defaultdict(list)
     for test_file in sorted(runs_dir.glob("*/test.json")):

@@ -6,7 +6,6 @@ Reads RUNS_DIR/NAME/train_log.jsonl (written by spaCy's ConsoleLogger.v3, one
 line per evaluation) and draws one line per run; OUTPUT.md gets the same numbers
 as a table (one row per evaluation step, one column per run).
 """
-import json
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from compare import read_log  # noqa: E402
+from compare import read_log, start_step  # noqa: E402
 
 
 def curves(runs_dir: Path):
@@ -25,8 +24,7 @@ def curves(runs_dir: Path):
     from where the other stopped."""
     found = {}
     for log in sorted(runs_dir.glob("*/train_log.jsonl")):
-        run_file = log.parent / "run.json"
-        offset = (json.loads(run_file.read_text()).get("init_from_step") or 0) if run_file.is_file() else 0
+        offset = start_step(log.parent)
         points = [(offset + e["step"], e["scores"]["ents_f"]) for e in read_log(log)]
         if points:
             found[log.parent.name] = points

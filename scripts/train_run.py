@@ -34,7 +34,7 @@ from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
-from compare import read_log
+from compare import read_log, start_step
 
 
 def pop_option(args: list, name: str, default=None):
@@ -115,9 +115,7 @@ def source_step(pipeline: str) -> Optional[int]:
         step = entries[-1]["step"]
     else:
         step = max((entry["score"], entry["step"]) for entry in entries)[1]
-    run_file = run_dir / "run.json"
-    earlier = json.loads(run_file.read_text()).get("init_from_step") if run_file.is_file() else None
-    return step + (earlier or 0)
+    return step + start_step(run_dir)
 
 
 def main(config: str, output: str, *args: str) -> None:
