@@ -177,15 +177,17 @@ stage_smollm2() {
   done
   restore_results "$SMOL_RESULTS"
   local mode seed name attention run_start took longest=0
-  for mode in $MODES; do
-    case $mode in
-      causal) attention="--components.transformer.model.attention causal" ;;
-      bidirectional) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer 0" ;;
-      layerwise[0-9]*) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer ${mode#layerwise}" ;;
-      echo) attention="--components.transformer.model.attention echo" ;;
-      *) fail "unknown mode '$mode' (causal, bidirectional, layerwiseK, echo)" ;;
-    esac
-    for seed in $SEEDS; do
+  # seeds outermost: a call cut short by its time limit still leaves every mode's run
+  # for the first seed, i.e. the comparison, before any second seed
+  for seed in $SEEDS; do
+    for mode in $MODES; do
+      case $mode in
+        causal) attention="--components.transformer.model.attention causal" ;;
+        bidirectional) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer 0" ;;
+        layerwise[0-9]*) attention="--components.transformer.model.attention bidirectional --components.transformer.model.bidirectional_from_layer ${mode#layerwise}" ;;
+        echo) attention="--components.transformer.model.attention echo" ;;
+        *) fail "unknown mode '$mode' (causal, bidirectional, layerwiseK, echo)" ;;
+      esac
       name=$mode-s$seed
       if [ -f "$SMOL_RESULTS/$name/test.json" ]; then
         echo "$name: done already ($SMOL_RESULTS/$name/test.json)"
