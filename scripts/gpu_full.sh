@@ -19,19 +19,19 @@
 # call B needs what call A left on it). One call carries at most 64 MiB with the
 # working tree; build_gpu_bundle.sh prints the sizes (about 58.6 MiB each for A and B):
 #   A  carry: .gpu/site.tar.xz .gpu/tokenizer .gpu/corpus .gpu/smollm2.gguf.part-aa .gpu/smollm2.gguf.sha256
-#      command: bash scripts/gpu_full.sh setup                              (timeout 300 s)
+#      command: BIG_STEPS=200 bash scripts/gpu_full.sh setup llama1b        (timeout 420 s)
 #   B  within ~30 s of A's end; carry: .gpu/smollm2.gguf.part-ab
-#      command: SEEDS=0 DEADLINE_S=500 bash scripts/gpu_full.sh smollm2    (timeout 600 s)
-#   C  right after B; carry: .gpu/site.tar.xz .gpu/tokenizer .gpu/corpus (22 MiB: runs
-#      on a fresh machine too, without the .gguf)
-#      command: BIG_STEPS=150 bash scripts/gpu_full.sh llama1b              (timeout 480 s)
-# Estimated device minutes (not yet measured; from the H200 benchmark in docs/benchmark.md):
-# machine start 2-3; A about 1 (unpack, NER check); B about 2 per SmolLM2 run of 600
-# steps x 2,000 words (~6 epochs) with its four dev evaluations and its test scoring, so
-# 6-7 for the 3 runs of SEEDS=0 (the default 3 modes x 2 seeds, ~13, fits no single call);
-# C 3-5 (build and save the 1B shape, ~6,600 words/s in training, model-best of ~5 GB
-# written at each improving evaluation and loaded again). About 13-15 in all: drop C or
-# the layer-wise mode (MODES="causal bidirectional") if the budget is short.
+#      command: SEEDS="0 1" DEADLINE_S=540 bash scripts/gpu_full.sh smollm2 (timeout 600 s)
+#   then, on the same warm machine, B's command again (no carry) for the next run
+# Measured on one H200 (2026-11-27, docs/results.md): machine start and transfer of A
+# ~30 s; setup 48 s; llama1b with BIG_STEPS=200: 17 s to build the 1B shape, 229 s to
+# train (three 4.6 GiB saves included), then over 35 s for `spacy evaluate` in a fresh
+# process (A's 330-s limit cut it just after the scores were written); smollm2: 21 s
+# to convert the .gguf, then 335 s per run of 600 steps x 2,000 words (~5.9 epochs:
+# four dev evaluations and the test scoring included). One 600-s call holds one SmolLM2
+# run; the default 3 modes x 2 seeds need ~34 device minutes, more than one session's
+# 15, so the table grows over sessions: runs whose test.json is committed in
+# results/gpu-smollm2 are skipped.
 # A run that is cut short by a timeout still leaves the runs finished before it in
 # $OUT/results-gpu-smollm2.tar.gz (refreshed after each run); a later call with the same
 # MODES/SEEDS skips finished runs (kept in $TMP_ROOT/results while the machine is warm;

@@ -15,7 +15,8 @@ DOCS = ROOT / "docs"
     "generated,page",
     [("results_table.md", "results.md"), ("results_full_table.md", "results.md"), ("learning_curves_full.md", "results.md"),
      ("errors_full_test.md", "results.md"), ("benchmark_annotate.md", "benchmark.md"),
-     ("results_variants_table.md", "results.md"), ("adapt_demo.md", "results.md")],
+     ("results_variants_table.md", "results.md"), ("adapt_demo.md", "results.md"),
+     ("results_gpu_table.md", "results.md"), ("learning_curves_gpu.md", "results.md")],
 )
 def test_doc_pages_show_the_generated_tables(generated, page):
     assert (DOCS / generated).read_text() in (DOCS / page).read_text()
@@ -27,15 +28,16 @@ def test_readme_shows_the_generated_tables(generated):
     assert (DOCS / generated).read_text().split("\n\n")[0] in (ROOT / "README.md").read_text()
 
 
-def test_full_scale_tables_come_from_the_committed_run_files(tmp_path):
-    """Rebuilt from results/full, the tables are the committed ones."""
-    runs = ROOT / "results" / "full"
+@pytest.mark.parametrize("runs,suffix", [("full", "full"), ("gpu-smollm2", "gpu")])
+def test_full_scale_tables_come_from_the_committed_run_files(tmp_path, runs, suffix):
+    """Rebuilt from results/full (CPU) or results/gpu-smollm2, the tables are the committed ones."""
+    runs = ROOT / "results" / runs
     subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), str(runs),
                     str(tmp_path / "table.md"), str(tmp_path / "table.png")], check=True, capture_output=True)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curves.py"), str(runs),
                     str(tmp_path / "curves.png"), str(tmp_path / "curves.md")], check=True, capture_output=True)
-    assert (tmp_path / "table.md").read_text() == (DOCS / "results_full_table.md").read_text()
-    assert (tmp_path / "curves.md").read_text() == (DOCS / "learning_curves_full.md").read_text()
+    assert (tmp_path / "table.md").read_text() == (DOCS / f"results_{suffix}_table.md").read_text()
+    assert (tmp_path / "curves.md").read_text() == (DOCS / f"learning_curves_{suffix}.md").read_text()
 
 
 def test_benchmark_page_shows_the_strict_cpu_run():
