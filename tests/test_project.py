@@ -126,6 +126,13 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     project_run("convert", project_dir, **common)
     project_run("full-bidirectional", project_dir, **common)
     project_run("full-causal", project_dir, **common)
+    # document context: the same sentences and words, fewer Docs (up to 3 sentences each)
+    project_run("full-bidirectional-context", project_dir, **common, context_sents=3)
+    nlp = spacy.blank("en")
+    read_docs = lambda path: list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    sentences, in_context = read_docs(project_dir / "corpus" / "full" / "test.spacy"), read_docs(project_dir / "corpus" / "full-context" / "test.spacy")
+    assert (len(sentences), len(in_context)) == (8, 3)
+    assert [t.text for doc in in_context for t in doc] == [t.text for doc in sentences for t in doc]
     # a second schedule from the bidirectional run's model-best: mark its weights (+1
     # on one tensor of each component); after two warm-up steps (learning rate
     # <= 5e-6) the continued pipeline still carries the marks
@@ -171,7 +178,7 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     source_log = [json.loads(line) for line in (results / "bidirectional-s0" / "train_log.jsonl").read_text().splitlines()]
     best_step = max((entry["score"], entry["step"]) for entry in source_log)[1]  # ties: spaCy saves the later
     assert continued_run["init_from_step"] == best_step
-    assert sorted(p.name for p in results.iterdir()) == ["bidirectional-continued-s0", "bidirectional-s0", "causal-s0"]
+    assert sorted(p.name for p in results.iterdir()) == ["bidirectional-context-s0", "bidirectional-continued-s0", "bidirectional-s0", "causal-s0"]
     for run in results.iterdir():
         assert sorted(p.name for p in run.iterdir()) == ["run.json", "test.json", "train_log.jsonl"]
     # the model and training outputs stay out of the recorded results
@@ -180,13 +187,13 @@ def test_full_workflow_records_runs_and_reports_them(project, tiny_llama):
     docs = project_dir / "docs"
     table, against_causal, against_bidirectional = (docs / "results_full_table.md").read_text().split("\n\n")
     table = table.splitlines()
-    assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional-continued", "| bidirectional", "| causal"]
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| bidirectional-context", "| bidirectional-continued", "| bidirectional", "| causal"]
     assert against_causal.splitlines()[0].startswith("| against causal | test F1 (points) |")
-    assert against_causal.splitlines()[3].startswith("| bidirectional | ")
-    assert against_bidirectional.splitlines()[3].startswith("| causal | ")
-    assert [row.split(" | ")[6].split("/")[1] for row in table[2:]] == ["2", "4", "4"]  # best/last step: each run's own
+    assert against_causal.splitlines()[4].startswith("| bidirectional | ")
+    assert against_bidirectional.splitlines()[4].startswith("| causal | ")
+    assert [row.split(" | ")[6].split("/")[1] for row in table[2:]] == ["4", "2", "4", "4"]  # best/last step: each run's own
     curves = (docs / "learning_curves_full.md").read_text().splitlines()
-    assert curves[0] == "| step | bidirectional-continued-s0 | bidirectional-s0 | causal-s0 |"
+    assert curves[0] == "| step | bidirectional-context-s0 | bidirectional-continued-s0 | bidirectional-s0 | causal-s0 |"
     # the continued run's curve goes on from the step its source was saved at
     assert [int(row.split(" | ")[0][2:]) for row in curves[2:]] == sorted({0, 4, best_step, best_step + 2})
     assert (docs / "results_full.png").stat().st_size > 10_000
