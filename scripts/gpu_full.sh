@@ -239,11 +239,14 @@ llama_1b_shape(Path(sys.argv[1]), sys.argv[2])" "$model.partial" .gpu/tokenizer
     --max-steps "$BIG_STEPS" --record "$BIG_RESULTS" --paths.model "$model" \
     --paths.train "$CORPUS_DIR/train.spacy" --paths.dev "$CORPUS_DIR/dev.spacy" $(device_overrides)
   echo "llama1b training: $(since "$run_start") s wall"
+  # the tarball after each step: a call cut short by its time limit keeps what is done
+  save_results "$BIG_RESULTS" "$OUT/results-gpu-llama1b.tar.gz"
   run_start=$(date +%s)
   # a fresh process loads the saved pipeline back
   $PY -m spacy evaluate "$training/model-best" "$CORPUS_DIR/test.spacy" --gpu-id "$GPU_ID" \
     --output "$BIG_RESULTS/test.json"
   echo "llama1b evaluate (load and score in a fresh process): $(since "$run_start") s wall"
+  save_results "$BIG_RESULTS" "$OUT/results-gpu-llama1b.tar.gz"
   echo "model-best on disk: $(du -sh "$training/model-best" | cut -f1)"
   find "$training/model-best" -type f -printf '%s %p\n' | sort -n | tail -1 |
     awk '{ printf "largest file: %s, %.2f GiB (%d bytes)\n", $2, $1 / 2^30, $1 }'
@@ -251,7 +254,6 @@ llama_1b_shape(Path(sys.argv[1]), sys.argv[2])" "$model.partial" .gpu/tokenizer
 print(f\"llama1b: test F1 {100 * t['ents_f']:.1f}, dev F1 {100 * r['dev_scores']['ents_f']:.1f}, \"
       f\"train {r['train_wall_s']} s, peak GPU allocated {r.get('peak_gpu_allocated_mb', '-')} MB\")" \
     "$BIG_RESULTS/test.json" "$BIG_RESULTS/run.json"
-  save_results "$BIG_RESULTS" "$OUT/results-gpu-llama1b.tar.gz"
   echo "stage llama1b: $(since "$t0") s"
 }
 
