@@ -30,12 +30,12 @@
 # to convert the .gguf, then 335 s per run of 600 steps x 2,000 words (~5.9 epochs:
 # four dev evaluations and the test scoring included). One 600-s call holds one SmolLM2
 # run; the default 3 modes x 2 seeds need ~34 device minutes, more than one session's
-# 15, so the table grows over sessions: runs whose test.json is committed in
-# results/gpu-smollm2 are skipped.
-# A run that is cut short by a timeout still leaves the runs finished before it in
-# $OUT/results-gpu-smollm2.tar.gz (refreshed after each run); a later call with the same
-# MODES/SEEDS skips finished runs (kept in $TMP_ROOT/results while the machine is warm;
-# remove $TMP_ROOT/results/gpu-smollm2 there to redo them with other settings).
+# 15, so the table grows over calls and sessions.
+# A call cut short by its limit still leaves the runs finished before it in
+# $OUT/results-gpu-smollm2.tar.gz (refreshed after each run). A later call skips every
+# finished run: those whose test.json is in results/gpu-smollm2 (committed ones, on any
+# machine) or in $TMP_ROOT/results (while the machine is warm; remove
+# $TMP_ROOT/results/gpu-smollm2 there to redo them with other settings).
 #
 # Settings (environment, all optional): GPU_ID (0; -1 = CPU), MODES ("causal
 # bidirectional layerwise15"; layerwiseK = bidirectional from layer K up; echo also runs),
