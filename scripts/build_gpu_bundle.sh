@@ -6,7 +6,8 @@
 #                     small dependencies, plus this package, unpacked from CPython 3.12
 #                     manylinux wheels, shared objects stripped (the wheels are ~73 MB,
 #                     more than one device call may carry)
-#   .gpu/tokenizer    SmolLM2's tokenizer (standing in for Llama 3's)
+#   .gpu/tokenizer    SmolLM2's tokenizer (standing in for Llama 3's) and config (for
+#                     gpu_full.sh's probe: a model of its shape, random weights)
 #   .gpu/corpus/{train,dev,test}.spacy  all of CoNLL-2003 from DATA_DIR (research
 #                     licence: only ever in the git-ignored .gpu/, never committed)
 #   .gpu/smollm2.gguf.part-aa, .part-ab, .sha256  SmolLM2's .gguf (98 MB) in two parts
@@ -50,7 +51,7 @@ else
 fi
 mkdir -p .gpu/tokenizer .gpu/corpus
 cp "$TOKENIZER_FROM/tokenizer.json" "$TOKENIZER_FROM/tokenizer_config.json" \
-   "$TOKENIZER_FROM/special_tokens_map.json" .gpu/tokenizer/
+   "$TOKENIZER_FROM/special_tokens_map.json" "$TOKENIZER_FROM/config.json" .gpu/tokenizer/
 for split in train dev test; do
   $PY -m spacy_llama_ner.conll "$DATA_DIR/$split.txt" ".gpu/corpus/$split.spacy"
 done

@@ -15,8 +15,9 @@ instead of the model's: its components are sourced (spaCy's own mechanism) and
 trained again with CONFIG's recipe, e.g. a second, longer schedule.
 
 Writes OUTPUT_DIR/train_log.jsonl (spaCy's ConsoleLogger.v3: one line per
-evaluation) and OUTPUT_DIR/run.json: wall time, peak memory (RSS on CPU, allocated
-on GPU), seed, dev scores, overrides, date and machine. `--record DIR` copies
+evaluation) and OUTPUT_DIR/run.json: wall time (also split into initialisation and
+the training loop, and the loop's seconds per step), peak memory (RSS on CPU,
+allocated on GPU), seed, dev scores, overrides, date and machine. `--record DIR` copies
 those two small files to DIR, for results that are committed.
 """
 import json
@@ -29,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from spacy.cli._util import parse_config_overrides
-from spacy.cli.train import train
+from spacy.cli._util import parse_config_overrides, setup_gpu, show_validation_error
+from spacy.training.initialize import init_nlp
+from spacy.training.loop import train as train_nlp
 from spacy.util import load_config
 from wasabi import msg
 
@@ -118,6 +120,25 @@ def source_step(pipeline: str) -> Optional[int]:
     return step + start_step(run_dir)
 
 
+def train_timed(config_path: Path, output: Path, gpu_id: int, overrides: dict) -> tuple:
+    """`spacy train`'s steps (spacy.cli.train.train), timed apart: seconds to
+    initialise the pipeline and seconds of the training loop (evaluations and saves
+    included)."""
+    output.mkdir(parents=True, exist_ok=True)
+    setup_gpu(gpu_id)
+    start = time.time()
+    with show_validation_error(config_path):
+        config = load_config(config_path, overrides=overrides, interpolate=False)
+    msg.divider("Initializing pipeline")
+    with show_validation_error(config_path, hint_fill=False):
+        nlp = init_nlp(config, use_gpu=gpu_id)
+    msg.good("Initialized pipeline")
+    initialised = time.time()
+    msg.divider("Training pipeline")
+    train_nlp(nlp, output, use_gpu=gpu_id, stdout=sys.stdout, stderr=sys.stderr)
+    return initialised - start, time.time() - initialised
+
+
 def main(config: str, output: str, *args: str) -> None:
     args = list(args)
     gpu_id = int(pop_option(args, "--gpu-id", -1))
@@ -137,9 +158,8 @@ def main(config: str, output: str, *args: str) -> None:
     log_path.unlink(missing_ok=True)
     overrides.setdefault("training.logger.output_file", str(log_path))
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    start = time.time()
-    train(train_config, Path(output), use_gpu=gpu_id, overrides=overrides)
-    wall = time.time() - start
+    init_s, loop_s = train_timed(train_config, Path(output), gpu_id, overrides)
+    last_step = read_log(log_path)[-1]["step"]
     run = {
         "config": config,
         "overrides": overrides,
@@ -148,7 +168,10 @@ def main(config: str, output: str, *args: str) -> None:
         "init_from_step": source_step(init_from) if init_from else None,
         "seed": overrides.get("system.seed"),
         "started": started,
-        "train_wall_s": round(wall, 1),
+        "train_wall_s": round(init_s + loop_s, 1),
+        "init_s": round(init_s, 1),
+        "loop_s": round(loop_s, 1),
+        "loop_s_per_step": round(loop_s / last_step, 3) if last_step else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "device": "cpu" if gpu_id < 0 else f"gpu{gpu_id}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",

@@ -1,6 +1,6 @@
-"""scripts/gpu_full.sh, the full-scale GPU runs, end to end on the CPU: both training
-stages with a tiny model and a tiny corpus, in a copy of the project, so the script
-that later runs on the GPU machine is known to work up to the device."""
+"""scripts/gpu_full.sh, the full-scale GPU runs, end to end on the CPU: the probe and
+both training stages with a tiny model and a tiny corpus, in a copy of the project,
+so the script that later runs on the GPU machine is known to work up to the device."""
 import json
 import os
 import shutil
@@ -18,7 +18,7 @@ SENTENCES = (
 )
 
 
-def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
+def test_gpu_full_script_runs_every_training_stage_on_the_cpu(tiny_llama, tmp_path):
     project = tmp_path / "project"
     for name in ("configs", "scripts"):
         shutil.copytree(ROOT / name, project / name)
@@ -34,19 +34,26 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "PY": sys.executable, "GPU_ID": "-1", "SKIP_BUNDLE": "1", "OUT": str(out),
         "SMOL_MODEL_DIR": str(tiny_llama), "BIG_MODEL_DIR": str(tiny_llama), "CORPUS_DIR": str(corpus),
-        "MODES": "causal bidirectional echo", "SEEDS": "0", "SMOL_STEPS": "4", "BIG_STEPS": "4",
-        "SMOL_BATCH_WORDS": "20", "TMP_ROOT": str(tmp_path / "tmp"),
+        "RUNS": "causal-s0 bidirectional-lr0.0001-head32-s0 echo-s0", "PARALLEL": "2", "DEADLINE_S": "100000",
+        "SMOL_STEPS": "4", "BIG_STEPS": "4", "PROBE_STEPS": "3", "SMOL_BATCH_WORDS": "20",
+        "TMP_ROOT": str(tmp_path / "tmp"),
     }
     result = subprocess.run(
-        ["bash", "scripts/gpu_full.sh", "smollm2", "llama1b"],
+        ["bash", "scripts/gpu_full.sh", "probe", "smollm2", "llama1b"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, (result.stdout[-4000:], result.stderr[-4000:])
 
-    assert {p.name for p in out.iterdir()} == {"results-gpu-smollm2.tar.gz", "results-gpu-llama1b.tar.gz", "gpu_full.log"}
+    # the probe's pace decides how many runs start at once: both allowed, as the deadline is far
+    probed, pace, init = (tmp_path / "tmp" / "probe.txt").read_text().split()
+    assert probed == "2" and float(pace) > 0 and float(init) > 0
+    assert "started 2 at once" in result.stdout and "started 1 at once" in result.stdout
+    assert {p.name for p in out.iterdir()} == {"results-gpu-smollm2.tar.gz", "results-gpu-llama1b.tar.gz", "gpu_full.log", "runs"}
+    assert {p.name for p in (out / "runs").iterdir()} == {
+        "probe-p1.log", "probe-p2.log", "causal-s0.log", "bidirectional-lr0.0001-head32-s0.log", "echo-s0.log"}
     with tarfile.open(out / "results-gpu-smollm2.tar.gz") as tar:
         names = set(tar.getnames())
-    for run in ("causal-s0", "bidirectional-s0", "echo-s0"):
+    for run in ("causal-s0", "bidirectional-lr0.0001-head32-s0", "echo-s0"):
         for name in ("run.json", "train_log.jsonl", "test.json"):
             assert f"results/gpu-smollm2/{run}/{name}" in names
     # back here, the table is built from the unpacked tarball, as for the CPU runs
@@ -57,10 +64,15 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
                     str(tmp_path / "table.md"), str(tmp_path / "table.png")], check=True, capture_output=True)
     table = (tmp_path / "table.md").read_text().split("\n\n")[0]  # the main table, not the differences
     rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
-    assert sorted(rows) == ["bidirectional", "causal", "echo"]
+    assert sorted(rows) == ["bidirectional-lr0.0001-head32", "causal", "echo"]
     run = json.loads((project / "results" / "gpu-smollm2" / "causal-s0" / "run.json").read_text())
     assert run["overrides"]["components.transformer.model.attention"] == "causal"
     assert run["overrides"]["training.max_steps"] == 4
+    assert run["overrides"]["training.optimizer.learn_rate.initial_rate"] == 0.0002
+    tuned = json.loads((project / "results" / "gpu-smollm2" / "bidirectional-lr0.0001-head32-s0" / "run.json").read_text())
+    assert tuned["overrides"]["training.optimizer.learn_rate.initial_rate"] == 0.0001
+    assert tuned["overrides"]["components.ner.model.hidden_width"] == 32
+    assert tuned["overrides"]["components.transformer.model.attention"] == "bidirectional"
     echo = json.loads((project / "results" / "gpu-smollm2" / "echo-s0" / "run.json").read_text())
     assert echo["overrides"]["components.transformer.model.attention"] == "echo"
 
@@ -69,3 +81,51 @@ def test_gpu_full_script_runs_both_stages_on_the_cpu(tiny_llama, tmp_path):
     with tarfile.open(out / "results-gpu-llama1b.tar.gz") as tar:
         assert "results/gpu-llama1b/test.json" in tar.getnames()
     assert "largest file:" in result.stdout and "stage llama1b:" in result.stdout
+
+
+
+def test_gpu_full_script_starts_only_the_runs_that_would_finish_in_time(tiny_llama, tmp_path):
+    """The plan from a probe's pace: two runs at once would miss DEADLINE_S, one alone
+    would not, so the runs go one at a time; with less time left none starts. A run
+    name it cannot read fails before any run, naming the allowed settings."""
+    project = tmp_path / "project"
+    for name in ("configs", "scripts"):
+        shutil.copytree(ROOT / name, project / name)
+    (tmp_path / "tmp").mkdir()
+    # as if 4 runs at once had taken 200 s per step each and 300 s to initialise
+    (tmp_path / "tmp" / "probe.txt").write_text("4 200 300\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (tmp_path / "train.txt").write_text(SENTENCES)
+    for split in ("train", "dev", "test"):
+        conll_to_docbin(tmp_path / "train.txt").to_disk(corpus / f"{split}.spacy")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PY": sys.executable, "GPU_ID": "-1", "SKIP_BUNDLE": "1", "OUT": str(tmp_path / "out"),
+        "SMOL_MODEL_DIR": str(tiny_llama), "CORPUS_DIR": str(corpus), "TMP_ROOT": str(tmp_path / "tmp"),
+        "PARALLEL": "4", "SMOL_STEPS": "4", "SMOL_BATCH_WORDS": "20", "RUNS": "causal-s0 bidirectional-s0",
+    }
+
+    def run(**settings):
+        return subprocess.run(["bash", "scripts/gpu_full.sh", "smollm2"], cwd=project, env={**env, **settings},
+                              capture_output=True, text=True, timeout=300)
+
+    # one alone: 300 + 1.1 x 4 steps x 50 s + 30 = 550 s; two at once: 770 s
+    result = run(DEADLINE_S="650")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.count("started 1 at once") == 2 and "started 2 at once" not in result.stdout
+    for name in ("causal-s0", "bidirectional-s0"):
+        assert (project / "results" / "gpu-smollm2" / name / "test.json").is_file()
+
+    result = run(DEADLINE_S="500", RUNS="causal-s1 bidirectional-s1")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "not started: causal-s1 bidirectional-s1" in result.stdout
+    assert not (project / "results" / "gpu-smollm2" / "causal-s1").exists()
+
+    result = run(RUNS="causal-s2 bidirectional-lr1e-4-s0")
+    assert result.returncode != 0
+    # the script sends its errors to its log and console (stdout) too
+    assert "run 'bidirectional-lr1e-4-s0': unknown setting 'lr1e'" in result.stdout
+    assert "lr0.0001" in result.stdout and "headWIDTH" in result.stdout
+    assert not (project / "results" / "gpu-smollm2" / "causal-s2").exists()
