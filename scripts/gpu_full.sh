@@ -29,7 +29,7 @@
 # call B needs what call A left on it). One call carries at most 64 MiB with the
 # working tree; build_gpu_bundle.sh prints the sizes (about 58.6 MiB each for A and B):
 #   A  carry: .gpu/site.tar.xz .gpu/tokenizer .gpu/corpus .gpu/smollm2.gguf.part-aa .gpu/smollm2.gguf.sha256
-#      command: PARALLEL=6 bash scripts/gpu_full.sh setup probe              (timeout 240 s)
+#      command: PARALLEL=6 bash scripts/gpu_full.sh setup probe   (147 s; timeout 240 s)
 #   B  within ~30 s of A's end; carry: .gpu/smollm2.gguf.part-ab
 #      command: PARALLEL=6 RUNS="..." DEADLINE_S=560 bash scripts/gpu_full.sh smollm2 (timeout 600 s)
 #   (the 1B check, done on 2026-11-27: BIG_STEPS=200 bash scripts/gpu_full.sh setup llama1b)
@@ -39,7 +39,8 @@
 # process; smollm2: 21 s to convert the .gguf, then 335 s for one run alone of 600
 # steps x 2,000 words (~5.9 epochs: four dev evaluations and the test scoring
 # included), 17 GB of GPU memory and mostly waiting on the CPU side: several runs share
-# the card (PARALLEL), each with its share of the CPU cores.
+# the card (PARALLEL), each with its share of the CPU cores. Per step: 0.49 s alone,
+# 0.53-0.54 s each with two at once (365-372 s per run), 1.45 s each with six (probe).
 # With DEADLINE_S, `smollm2` starts only as many runs at once as it expects to finish
 # in time: from the probe's pace at PARALLEL (a run's time taken as its initialisation,
 # 1.1 x SMOL_STEPS steps at that pace, and 30 s of test scoring; fewer runs at once
