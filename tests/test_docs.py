@@ -16,7 +16,8 @@ DOCS = ROOT / "docs"
     [("results_table.md", "results.md"), ("results_full_table.md", "results.md"), ("learning_curves_full.md", "results.md"),
      ("errors_full_test.md", "results.md"), ("benchmark_annotate.md", "benchmark.md"),
      ("results_variants_table.md", "results.md"), ("adapt_demo.md", "results.md"),
-     ("results_gpu_table.md", "results.md"), ("learning_curves_gpu.md", "results.md")],
+     ("results_gpu_table.md", "results.md"), ("learning_curves_gpu.md", "results.md"),
+     ("benchmark-gpu-strict.md", "benchmark.md")],
 )
 def test_doc_pages_show_the_generated_tables(generated, page):
     assert (DOCS / generated).read_text() in (DOCS / page).read_text()
