@@ -42,10 +42,11 @@
 # the card (PARALLEL), each with its share of the CPU cores. Per step: 0.49 s alone,
 # 0.53-0.54 s each with two at once (365-372 s per run), 1.45 s each with six (probe).
 # With DEADLINE_S, `smollm2` starts only as many runs at once as it expects to finish
-# in time: from the probe's pace at PARALLEL (a run's time taken as its initialisation,
-# 1.1 x SMOL_STEPS steps at that pace, and 30 s of test scoring; fewer runs at once
-# taken as proportionally faster, but no faster than SINGLE_PACE_S per step, one run
-# alone) or, without a probe, one at a time by the longest finished run.
+# in time (scripts/gpu_plan.py): from the probe's pace at PARALLEL (a run's time taken
+# as its initialisation, 1.1 x SMOL_STEPS steps at that pace, and 30 s of test
+# scoring; fewer runs at once taken as proportionally faster, but no faster than
+# SINGLE_PACE_S per step, one run alone) or, without a probe, one at a time by the
+# longest finished run.
 # A call cut short by its limit still leaves the runs finished before it in
 # $OUT/results-gpu-smollm2.tar.gz (refreshed after each run). A later call skips every
 # finished run: those whose test.json is in results/gpu-smollm2 (committed ones, on any
@@ -232,31 +233,13 @@ smollm2_run() {
 threads_for() { local n=$(( $(nproc) / $1 )); echo $(( n > 0 ? n : 1 )); }
 
 # How many of the COUNT pending runs to start together (0: none would finish by
-# DEADLINE_S); the header says how it judges
+# DEADLINE_S; scripts/gpu_plan.py judges)
 wave_size() {
   local count=$1 longest=$2
   local cap=$(( count < PARALLEL ? count : PARALLEL ))
   if [ "$DEADLINE_S" -le 0 ]; then echo "$cap"; return 0; fi
-  $PY - "$cap" "$(since "$STARTED")" "$DEADLINE_S" "$SMOL_STEPS" "$SINGLE_PACE_S" "$longest" \
-    "$(cat "$TMP_ROOT/probe.txt" 2>/dev/null || true)" <<'EOF'
-import sys
-
-cap, elapsed, deadline, steps = (int(v) for v in sys.argv[1:5])
-single_pace, longest, probe = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7].split()
-
-
-def run_time(n):
-    if probe:  # runs at once, seconds per step, seconds of initialisation
-        probed, pace, init = int(probe[0]), float(probe[1]), float(probe[2])
-        return init + 1.1 * steps * max(single_pace, pace * n / probed) + 30
-    if n == 1 and longest:
-        return longest
-    return None
-
-
-fits = [n for n in range(1, cap + 1) if run_time(n) is not None and elapsed + run_time(n) <= deadline]
-print(max(fits, default=0))
-EOF
+  $PY scripts/gpu_plan.py "$cap" "$(since "$STARTED")" "$DEADLINE_S" "$SMOL_STEPS" "$SINGLE_PACE_S" "$longest" \
+    "$(cat "$TMP_ROOT/probe.txt" 2>/dev/null || true)"
 }
 
 stage_probe() {

@@ -84,46 +84,58 @@ def test_gpu_full_script_runs_every_training_stage_on_the_cpu(tiny_llama, tmp_pa
 
 
 
-def test_gpu_full_script_starts_only_the_runs_that_would_finish_in_time(tiny_llama, tmp_path):
-    """The plan from a probe's pace: two runs at once would miss DEADLINE_S, one alone
-    would not, so the runs go one at a time; with less time left none starts. A run
+
+def plan(cap, elapsed, deadline, steps, single_pace, longest, probe=""):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_plan.py"), *map(str, (cap, elapsed, deadline, steps,
+                             single_pace, longest)), probe], capture_output=True, text=True, check=True)
+    return int(result.stdout)
+
+
+def test_the_plan_starts_as_many_runs_as_finish_by_the_deadline():
+    """With the H200 probe's figures (6 at once: 1.452 s per step, 24 s to start), 600
+    steps and 570 s: three at once need 24 + 1.1 x 600 x 0.726 + 30 = 533 s, two 384 s."""
+    probe = "6 1.452 24"
+    assert plan(6, 30, 570, 600, 0.5, 0, probe) == 3
+    assert plan(6, 43, 570, 600, 0.5, 0, probe) == 2  # as on the device, after 43 s of conversion
+    assert plan(6, 200, 570, 600, 0.5, 0, probe) == 0  # not even one alone (384 s)
+    assert plan(1, 0, 570, 600, 0.5, 0, probe) == 1  # never more than asked for
+    assert plan(6, 0, 10_000, 600, 0.5, 0, probe) == 6
+    # without a probe: one at a time, judged by the longest finished run, none if unknown
+    assert plan(6, 100, 570, 600, 0.5, 335) == 1
+    assert plan(6, 300, 570, 600, 0.5, 335) == 0
+    assert plan(6, 0, 570, 600, 0.5, 0) == 0
+
+
+def test_gpu_full_script_starts_no_run_that_would_miss_the_deadline(tiny_llama, tmp_path):
+    """With a probe saying a run takes longer than the time left, no run starts; a run
     name it cannot read fails before any run, naming the allowed settings."""
     project = tmp_path / "project"
     for name in ("configs", "scripts"):
         shutil.copytree(ROOT / name, project / name)
     (tmp_path / "tmp").mkdir()
-    # as if 4 runs at once had taken 200 s per step each and 300 s to initialise
-    (tmp_path / "tmp" / "probe.txt").write_text("4 200 300\n")
+    (tmp_path / "tmp" / "probe.txt").write_text("4 200 300\n")  # 4 at once, 200 s per step, 300 s to start
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (tmp_path / "train.txt").write_text(SENTENCES)
     for split in ("train", "dev", "test"):
         conll_to_docbin(tmp_path / "train.txt").to_disk(corpus / f"{split}.spacy")
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "PY": sys.executable, "GPU_ID": "-1", "SKIP_BUNDLE": "1", "OUT": str(tmp_path / "out"),
+        **os.environ, "PY": sys.executable, "GPU_ID": "-1", "SKIP_BUNDLE": "1", "OUT": str(tmp_path / "out"),
         "SMOL_MODEL_DIR": str(tiny_llama), "CORPUS_DIR": str(corpus), "TMP_ROOT": str(tmp_path / "tmp"),
-        "PARALLEL": "4", "SMOL_STEPS": "4", "SMOL_BATCH_WORDS": "20", "RUNS": "causal-s0 bidirectional-s0",
+        "PARALLEL": "4", "SMOL_STEPS": "4", "DEADLINE_S": "500",
     }
 
-    def run(**settings):
-        return subprocess.run(["bash", "scripts/gpu_full.sh", "smollm2"], cwd=project, env={**env, **settings},
-                              capture_output=True, text=True, timeout=300)
+    def run(runs):
+        return subprocess.run(["bash", "scripts/gpu_full.sh", "smollm2"], cwd=project, env={**env, "RUNS": runs},
+                              capture_output=True, text=True, timeout=120)
 
-    # one alone: 300 + 1.1 x 4 steps x 50 s + 30 = 550 s; two at once: 770 s
-    result = run(DEADLINE_S="650")
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert result.stdout.count("started 1 at once") == 2 and "started 2 at once" not in result.stdout
-    for name in ("causal-s0", "bidirectional-s0"):
-        assert (project / "results" / "gpu-smollm2" / name / "test.json").is_file()
-
-    result = run(DEADLINE_S="500", RUNS="causal-s1 bidirectional-s1")
-    assert result.returncode == 0, result.stderr[-4000:]
+    # one alone: 300 + 1.1 x 4 steps x 50 s + 30 = 550 s > 500 s
+    result = run("causal-s1 bidirectional-s1")
+    assert result.returncode == 0, result.stdout[-4000:]
     assert "not started: causal-s1 bidirectional-s1" in result.stdout
     assert not (project / "results" / "gpu-smollm2" / "causal-s1").exists()
 
-    result = run(RUNS="causal-s2 bidirectional-lr1e-4-s0")
+    result = run("causal-s2 bidirectional-lr1e-4-s0")
     assert result.returncode != 0
     # the script sends its errors to its log and console (stdout) too
     assert "run 'bidirectional-lr1e-4-s0': unknown setting 'lr1e'" in result.stdout
