@@ -19,6 +19,7 @@ from .alignment import align_spans, count_truncated, tokenize_spans
 from .encoder import LlamaEncoder
 from .loading import TORCH_DTYPES, check_dtype_runs, check_llama_family, load_backbone
 from .lora import add_lora
+from .optimizer import TorchAdamStep, runs_as_torch_adamw
 from .settings import BackboneSettings, ConfigError
 
 # spaCy's nlp.pipe(n_process=N) forks worker processes. torch's OpenMP thread pool
@@ -102,6 +103,7 @@ class LlamaShim(PyTorchShim):
         self.settings = settings
         self.tokenizer = None
         self.pad_id: Optional[int] = None
+        self._adam_step = TorchAdamStep()
 
     @property
     def is_loaded(self) -> bool:
@@ -132,6 +134,19 @@ class LlamaShim(PyTorchShim):
         self.tokenizer = tokenizer
         self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
         self._model = encoder.to(get_torch_default_device())
+
+    def finish_update(self, optimizer) -> None:
+        """thinc's Adam as one torch AdamW step (spacy_llama_ner.optimizer); any
+        other optimizer through thinc's per-parameter path."""
+        if not runs_as_torch_adamw(optimizer):
+            return super().finish_update(optimizer)
+        if not self._grad_scaler.found_inf:  # an overflowed float16 step is skipped, as thinc does
+            self._adam_step.step([p for p in self._model.parameters() if p.requires_grad], optimizer)
+        else:
+            for parameter in self._model.parameters():
+                if parameter.grad is not None:
+                    parameter.grad.zero_()
+        self._grad_scaler.update()
 
     def to_bytes(self):
         """A msgpack-ready dict (not one bytes blob): thinc packs it as it is, so
