@@ -2,12 +2,13 @@
 # Run on a bare GPU machine with PyTorch and CuPy (after scripts/build_gpu_bundle.sh
 # prepared .gpu/ on a machine with network): unpack the bundle, check that spaCy's
 # NER runs on the GPU, then benchmark a Llama-3.2-1B-shaped model (random weights)
-# in bf16. Results go to $OUT (default: metrics/). Needs .gpu/site.tar.xz,
+# in bf16 and profile its training step (scripts/profile_step.py: where the time
+# goes). Results go to $OUT (default: metrics/); PROFILE=0 skips the profile. Needs .gpu/site.tar.xz,
 # .gpu/tokenizer and .gpu/corpus/dev.spacy (about 22 MiB with the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-metrics}
-VARIANTS=${VARIANTS:-strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,ours-lora-train,seed-train}
+VARIANTS=${VARIANTS:-strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,ours-bidirectional-train,ours-thincadam-train,ours-ckpt-train,ours-freeze-train,ours-lora-train,seed-train}
 mkdir -p /tmp/bundle "$OUT"
 tar -C /tmp/bundle -xJf .gpu/site.tar.xz
 # the working tree first, so its spacy_llama_ner wins over the bundled copy
@@ -18,3 +19,7 @@ python3 scripts/gpu_check_ner.py 0
 python3 scripts/benchmark.py --model llama-3.2-1b-shape --tokenizer-from .gpu/tokenizer \
   --data .gpu/corpus/dev.spacy --gpu-id 0 --dtype bfloat16 --n-docs 1024 --batch-docs 256 --repeats 2 \
   --variants "$VARIANTS" --out "$OUT/benchmark-gpu"
+if [ "${PROFILE:-1}" = 1 ]; then
+  python3 scripts/profile_step.py --model llama-3.2-1b-shape --tokenizer-from .gpu/tokenizer \
+    --data .gpu/corpus/dev.spacy --gpu-id 0 --dtype bfloat16 --n-docs 1024 --batch-docs 256 --out "$OUT/profile-gpu"
+fi

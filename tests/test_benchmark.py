@@ -1,4 +1,5 @@
-"""The benchmark runs end to end (tiny model, few docs) and reports ratios."""
+"""The benchmark and the step profile run end to end (tiny model, few docs) and
+report ratios and phases."""
 import json
 import subprocess
 import sys
@@ -9,13 +10,18 @@ from spacy_llama_ner.conll import conll_to_docbin
 from conftest import ROOT
 
 
-@pytest.mark.timeout(600)  # ten variants, each its own process (torch, spaCy and a model to load)
-def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
+@pytest.mark.timeout(600)  # eleven variants, each its own process (torch, spaCy and a model to load)
+def write_dev(tmp_path):
     conll = tmp_path / "dev.txt"
     conll.write_text("Peter B-PER\nSmith I-PER\nflew O\nto O\nLondon B-LOC\n\nthe O\nbank O\nwon O\n\n" * 4)
     conll_to_docbin(conll).to_disk(tmp_path / "dev.spacy")
-    variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,"
-                "strict-train,limit-train,ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,seed-train")
+    return tmp_path / "dev.spacy"
+
+
+def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
+    write_dev(tmp_path)
+    variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,"
+                "ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,ours-thincadam-train,seed-train")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tiny_llama),
          "--data", str(tmp_path / "dev.spacy"), "--n-docs", "8", "--batch-docs", "4", "--repeats", "1",
@@ -32,5 +38,26 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
         "ours-bidirectional-infer / ours-causal-infer", "ours-bidirectional-train / limit-train",
         "ours-bidirectional-train / seed-train",
         "ours-ckpt-train / ours-bidirectional-train", "ours-freeze-train / ours-bidirectional-train",
+        "ours-bidirectional-train / ours-thincadam-train",
     }
     assert "| ours-bidirectional-infer / limit-forward |" in (tmp_path / "bench.md").read_text()
+
+
+def test_profile_splits_a_training_step_into_its_phases(tiny_llama, tmp_path):
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "profile_step.py"), "--model", str(tiny_llama),
+         "--data", str(write_dev(tmp_path)), "--n-docs", "8", "--batch-docs", "4", "--out", str(tmp_path / "profile")],
+        check=True, capture_output=True, text=True,
+    )
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    phases = profile["seconds_per_batch"]
+    assert list(phases) == ["word pieces + alignment", "backbone forward", "transformer component, the rest",
+                            "optimizer: transformer", "NER (parser, listener)", "backbone backward",
+                            "optimizer: NER", "spaCy, the rest"]
+    assert profile["batches"] == 2 and profile["words"] == 32
+    assert all(seconds > 0 for seconds in phases.values())  # each phase was reached and timed
+    # the phases add up to the step as timed around it: nested timers are taken out of
+    # the outer ones, not counted twice (the difference is the timers' own bookkeeping)
+    assert sum(phases.values()) == pytest.approx(profile["step_s"], rel=0.02)
+    table = (tmp_path / "profile.md").read_text()
+    assert "| backbone backward |" in table and "| **the step, timed by phase** |" in table
