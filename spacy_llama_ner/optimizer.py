@@ -39,7 +39,7 @@ class TorchAdamStep:
     run brings a new optimizer and starts from zero moments, as thinc's would)."""
 
     def __init__(self) -> None:
-        self._for: Optional[int] = None
+        self._for: Optional[Optimizer] = None  # the object, not its id: ids are reused
         self._torch: Optional[torch.optim.AdamW] = None
         self._parameters: List[torch.nn.Parameter] = []
         self._views: List[torch.Tensor] = []
@@ -47,7 +47,7 @@ class TorchAdamStep:
 
     def _current(self, parameters: List[torch.nn.Parameter], optimizer: Optimizer) -> bool:
         return (
-            self._for == id(optimizer)
+            self._for is optimizer
             and len(parameters) == len(self._parameters)
             and all(p is q and p.data_ptr() == v.data_ptr() for p, q, v in zip(parameters, self._parameters, self._views))
         )
@@ -56,7 +56,7 @@ class TorchAdamStep:
         """One update of `parameters` (all the trainable ones; those without a
         gradient this step are left alone, as thinc leaves them)."""
         if not self._current(parameters, optimizer):
-            self._for, self._parameters = id(optimizer), list(parameters)
+            self._for, self._parameters = optimizer, list(parameters)
             self._views = [p.data for p in parameters]
             self._steps = 0
             self._torch = torch.optim.AdamW(self._views, lr=0.0, fused=True)
