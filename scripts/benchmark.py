@@ -209,11 +209,7 @@ def run_variant(args):
     import torch
 
     if args.gpu_id >= 0:
-        import spacy
-        from thinc.api import set_gpu_allocator
-
-        spacy.require_gpu(args.gpu_id)
-        set_gpu_allocator("pytorch")  # one allocator, so torch's peak counts thinc's arrays too
+        use_gpu(args.gpu_id)
     torch.manual_seed(0)
     docs = load_docs(args)
     words = sum(len(d) for d in docs)
@@ -286,22 +282,42 @@ def report(results, args):
     print(text)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_shared_arguments(parser, out_default):
+    """The model, docs, batches and device options (shared with scripts/profile_step.py)."""
     parser.add_argument("--model", default="assets/models/SmolLM2-135M")
     parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape")
     parser.add_argument("--data", default="corpus/dev.spacy")
-    parser.add_argument("--out", default="metrics/benchmark-cpu")
+    parser.add_argument("--out", default=out_default)
     parser.add_argument("--n-docs", type=int, default=256)
     parser.add_argument("--batch-docs", type=int, default=64, help="docs per batch (~1,000 CoNLL words)")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--dtype", default="float32")
+
+
+def resolve_model(args):
+    """`--model llama-3.2-1b-shape`: build (once) and use that shape."""
+    if args.model == "llama-3.2-1b-shape":
+        args.model = str(llama_1b_shape(Path(tempfile.gettempdir()) / "llama-3.2-1b-shape", args.tokenizer_from))
+
+
+def use_gpu(gpu_id):
+    """spaCy and thinc on the GPU, with torch's allocator for both (so that torch's
+    peak counts thinc's arrays too)."""
+    import spacy
+    from thinc.api import set_gpu_allocator
+
+    spacy.require_gpu(gpu_id)
+    set_gpu_allocator("pytorch")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_shared_arguments(parser, "metrics/benchmark-cpu")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.model == "llama-3.2-1b-shape":
-        args.model = str(llama_1b_shape(Path(tempfile.gettempdir()) / "llama-3.2-1b-shape", args.tokenizer_from))
+    resolve_model(args)
     if args.variant:
         return run_variant(args)
     results = []

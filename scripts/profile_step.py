@@ -27,14 +27,13 @@ too, in a pass of its own. Writes OUT.md and OUT.json.
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import batches_of, llama_1b_shape, load_docs, make_pipeline  # noqa: E402
+from benchmark import add_shared_arguments, batches_of, load_docs, make_pipeline, resolve_model, use_gpu  # noqa: E402
 
 PHASES = [
     "word pieces + alignment", "backbone forward", "transformer component, the rest", "optimizer: transformer",
@@ -147,27 +146,15 @@ def timed_phases(nlp, timers):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="assets/models/SmolLM2-135M")
-    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape")
-    parser.add_argument("--data", default="corpus/dev.spacy")
-    parser.add_argument("--out", default="metrics/profile-cpu")
-    parser.add_argument("--n-docs", type=int, default=256)
-    parser.add_argument("--batch-docs", type=int, default=64)
-    parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--dtype", default="float32")
+    add_shared_arguments(parser, "metrics/profile-cpu")
     args = parser.parse_args()
-    if args.model == "llama-3.2-1b-shape":
-        args.model = str(llama_1b_shape(Path(tempfile.gettempdir()) / "llama-3.2-1b-shape", args.tokenizer_from))
+    resolve_model(args)
 
     import torch
     from spacy.training import Example
 
     if args.gpu_id >= 0:
-        import spacy
-        from thinc.api import set_gpu_allocator
-
-        spacy.require_gpu(args.gpu_id)
-        set_gpu_allocator("pytorch")
+        use_gpu(args.gpu_id)
     torch.manual_seed(0)
     sync = torch.cuda.synchronize if args.gpu_id >= 0 else (lambda: None)
     docs = load_docs(args)
