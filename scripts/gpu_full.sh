@@ -97,6 +97,7 @@ for stage in "$@"; do
   case $stage in setup|probe|smollm2|llama1b) ;; *) fail "unknown stage '$stage' (setup, probe, smollm2, llama1b)";; esac
 done
 [ $# -gt 0 ] || fail "no stage given (setup, probe, smollm2, llama1b)"
+(( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501 )) || fail "needs bash 5.1 or newer (wait -n -p), this is $BASH_VERSION"
 [[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || fail "PARALLEL=$PARALLEL: expected a whole number of runs at once, 1 or more"
 mkdir -p "$OUT" "$TMP_ROOT"
 OUT=$(cd "$OUT" && pwd)
@@ -325,12 +326,7 @@ stage_smollm2() {
     pending=("${pending[@]:n}")
     while [ ${#names[@]} -gt 0 ]; do
       local status=0
-      if (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501 )); then
-        wait -n -p pid "${!names[@]}" || status=$?
-      else  # no `wait -p` before bash 5.1: wait for any one of them
-        for pid in "${!names[@]}"; do break; done
-        wait "$pid" || status=$?
-      fi
+      wait -n -p pid "${!names[@]}" || status=$?
       name=${names[$pid]}
       local took; took=$(since "${started[$pid]}")
       unset "names[$pid]" "started[$pid]"
