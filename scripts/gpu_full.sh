@@ -29,7 +29,8 @@
 # call B needs what call A left on it). One call carries at most 64 MiB with the
 # working tree; build_gpu_bundle.sh prints the sizes (about 58.6 MiB each for A and B):
 #   A  carry: .gpu/site.tar.xz .gpu/tokenizer .gpu/corpus .gpu/smollm2.gguf.part-aa .gpu/smollm2.gguf.sha256
-#      command: PARALLEL=6 bash scripts/gpu_full.sh setup probe   (147 s; timeout 240 s)
+#      command: PARALLEL=6 bash scripts/gpu_full.sh setup probe   (147 s; timeout 240 s), or
+#      `bash scripts/gpu_full.sh setup` alone (48 s) and PROBE="6 1.452 24" in call B
 #   B  within ~30 s of A's end; carry: .gpu/smollm2.gguf.part-ab
 #      command: PARALLEL=6 RUNS="..." DEADLINE_S=560 bash scripts/gpu_full.sh smollm2 (timeout 600 s)
 #   (the 1B check, done on 2026-11-27: BIG_STEPS=200 bash scripts/gpu_full.sh setup llama1b)
@@ -57,7 +58,9 @@
 # of MODES "causal bidirectional layerwise15" and SEEDS "0 1", seeds outermost, so a
 # call cut short still has the comparison for the first seed), PARALLEL (1),
 # SMOL_STEPS (600), SMOL_BATCH_WORDS (2000), SMOL_LR (0.0002), BIG_STEPS (300),
-# PROBE_STEPS (40), SINGLE_PACE_S (0.5: one run alone on the H200),
+# PROBE_STEPS (40), SINGLE_PACE_S (0.5: one run alone on the H200), PROBE (a probe's
+# figures "RUNS_AT_ONCE SECONDS_PER_STEP INIT_SECONDS" instead of running the probe
+# stage again on a fresh machine, e.g. the H200's "6 1.452 24"),
 # SMOL_MODEL_DIR / BIG_MODEL_DIR (a model directory to use instead of the converted
 # .gguf, also for the probe / the 1B shape), CORPUS_DIR (.gpu/corpus), OUT
 # (metrics/gpu), PY (python3), SKIP_BUNDLE=1 (use the current Python environment
@@ -240,7 +243,7 @@ wave_size() {
   local cap=$(( count < PARALLEL ? count : PARALLEL ))
   if [ "$DEADLINE_S" -le 0 ]; then echo "$cap"; return 0; fi
   $PY scripts/gpu_plan.py "$cap" "$(since "$STARTED")" "$DEADLINE_S" "$SMOL_STEPS" "$SINGLE_PACE_S" "$longest" \
-    "$(cat "$TMP_ROOT/probe.txt" 2>/dev/null || true)"
+    "${PROBE:-$(cat "$TMP_ROOT/probe.txt" 2>/dev/null || true)}"
 }
 
 stage_probe() {

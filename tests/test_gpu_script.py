@@ -107,8 +107,9 @@ def test_the_plan_starts_as_many_runs_as_finish_by_the_deadline():
 
 
 def test_gpu_full_script_starts_no_run_that_would_miss_the_deadline(tiny_llama, tmp_path):
-    """With a probe saying a run takes longer than the time left, no run starts; a run
-    name it cannot read fails before any run, naming the allowed settings."""
+    """With a probe saying a run takes longer than the time left, no run starts; with a
+    probe's figures given as PROBE (a fresh machine, no probe run) one that fits does;
+    a run name it cannot read fails before any run, naming the allowed settings."""
     project = tmp_path / "project"
     for name in ("configs", "scripts"):
         shutil.copytree(ROOT / name, project / name)
@@ -134,6 +135,15 @@ def test_gpu_full_script_starts_no_run_that_would_miss_the_deadline(tiny_llama, 
     assert result.returncode == 0, result.stdout[-4000:]
     assert "not started: causal-s1 bidirectional-s1" in result.stdout
     assert not (project / "results" / "gpu-smollm2" / "causal-s1").exists()
+
+    # a probe's figures given as PROBE instead of the machine's probe.txt: 20 s + 1.1 x 4 x 0.5 + 30 s fits
+    (tmp_path / "tmp" / "probe.txt").unlink()
+    result = subprocess.run(["bash", "scripts/gpu_full.sh", "smollm2"], cwd=project, capture_output=True, text=True,
+                            timeout=300, env={**env, "RUNS": "causal-s3", "PROBE": "6 1.452 20",
+                                              "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "started 1 at once" in result.stdout
+    assert (project / "results" / "gpu-smollm2" / "causal-s3" / "test.json").is_file()
 
     result = run("causal-s2 bidirectional-lr1e-4-s0")
     assert result.returncode != 0
