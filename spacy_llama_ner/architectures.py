@@ -1,5 +1,5 @@
 """Registered architectures (entry point `spacy_architectures`, see setup.cfg)."""
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -22,7 +22,7 @@ def LlamaTransformer(
     max_length: int = 512,
     pad_token: Optional[str] = None,
     freeze_embeddings: bool = False,
-    gradient_checkpointing: bool = False,
+    gradient_checkpointing: Union[bool, int] = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -37,7 +37,9 @@ def LlamaTransformer(
         state): NER data touches few of its rows, and it is a fifth of a small model.
     gradient_checkpointing: in training, keep only each decoder layer's input and
         recompute the layer in the backward pass: less memory for more compute (each
-        layer's forward runs twice); the gradients are the same.
+        layer's forward runs twice); the gradients are the same. A number N does it
+        for the lowest N layers only: each one saves its share of the activations
+        and costs its share of the recompute.
     """
     settings = BackboneSettings(
         name=name,

@@ -26,7 +26,7 @@ class LlamaEncoder(torch.nn.Module):
         backbone: torch.nn.Module,
         causal_layers: List[bool],
         compute_dtype: torch.dtype = torch.float32,
-        checkpoint_layers: bool = False,
+        checkpoint_layers: int = 0,
     ):
         super().__init__()
         self.backbone = backbone
@@ -70,16 +70,17 @@ class LlamaEncoder(torch.nn.Module):
             if self.compute_dtype != torch.float32
             else nullcontext()
         )
-        run_layer = _run_layer
-        if self.checkpoint_layers and torch.is_grad_enabled():
-            # Keep only each layer's input; the backward pass runs the layer again.
-            run_layer = partial(checkpoint, _run_layer, use_reentrant=False)
+        # The lowest `checkpoint_layers` layers keep only their input in training; the
+        # backward pass runs them again.
+        checkpointed = self.checkpoint_layers if torch.is_grad_enabled() else 0
+        recomputed = partial(checkpoint, _run_layer, use_reentrant=False)
         with autocast:
             hidden = backbone.embed_tokens(input_ids)
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
             position_embeddings = backbone.rotary_emb(hidden, position_ids)
             masks = self._masks(attention_mask, hidden.dtype)
-            for layer, causal in zip(backbone.layers, self.causal_layers):
+            for i, (layer, causal) in enumerate(zip(backbone.layers, self.causal_layers)):
+                run_layer = recomputed if i < checkpointed else _run_layer
                 hidden = run_layer(layer, hidden, masks[causal], position_ids, position_embeddings)
             hidden = backbone.norm(hidden)
         return hidden.float()

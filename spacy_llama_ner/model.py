@@ -128,7 +128,7 @@ class LlamaShim(PyTorchShim):
             backbone,
             settings.causal_layers(backbone.config.num_hidden_layers),
             compute_dtype=TORCH_DTYPES[settings.dtype],
-            checkpoint_layers=settings.gradient_checkpointing,
+            checkpoint_layers=settings.checkpointed_layers(backbone.config.num_hidden_layers),
         )
         tokenizer.model_max_length = settings.max_length
         self.tokenizer = tokenizer

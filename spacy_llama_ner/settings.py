@@ -1,6 +1,6 @@
 """The settings of the LlamaTransformer architecture, checked before anything loads."""
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 ATTENTION_MODES = ("causal", "bidirectional", "echo")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -64,7 +64,7 @@ class BackboneSettings:
     max_length: int = 512
     pad_token: Optional[str] = None
     freeze_embeddings: bool = False
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: Union[bool, int] = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -92,9 +92,27 @@ class BackboneSettings:
             )
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")
-        for key in ("freeze_embeddings", "gradient_checkpointing"):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(key, f"must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.freeze_embeddings, bool):
+            raise ConfigError("freeze_embeddings", f"must be true or false, got {self.freeze_embeddings!r}")
+        checkpointing = self.gradient_checkpointing
+        if not isinstance(checkpointing, (bool, int)) or checkpointing < 0:
+            raise ConfigError(
+                "gradient_checkpointing",
+                f"must be true, false or a number of layers (the lowest ones, 0 = none), got {checkpointing!r}",
+            )
+
+    def checkpointed_layers(self, num_layers: int) -> int:
+        """How many of the lowest decoder layers recompute in the backward pass."""
+        checkpointing = self.gradient_checkpointing
+        if isinstance(checkpointing, bool):
+            return num_layers if checkpointing else 0
+        if checkpointing > num_layers:
+            raise ConfigError(
+                "gradient_checkpointing",
+                f"is {checkpointing} but the model has {num_layers} layers; "
+                f"allowed values: true, false or 0 to {num_layers}",
+            )
+        return checkpointing
 
     def causal_layers(self, num_layers: int) -> List[bool]:
         """For each decoder layer, whether it attends only to the left (echo keeps
