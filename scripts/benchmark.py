@@ -20,6 +20,8 @@ figure is the median. Variants:
   ours-{causal,bidirectional,lora}-train   nlp.update (forward, backward, optimizer)
   ours-ckpt-train, ours-freeze-train       bidirectional training with
                                gradient_checkpointing, or with freeze_embeddings
+  ours-ckptN-train             gradient_checkpointing = N (the lowest N layers), e.g.
+                               ours-ckpt10-train
   ours-thincadam-train         bidirectional training with thinc's per-parameter
                                Adam for the backbone instead of our fused torch step
   seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
@@ -30,6 +32,7 @@ Writes OUT.json and OUT.md: words/s, peak memory, and the ratios.
 """
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -93,7 +96,9 @@ def make_pipeline(args, variant):
         model["attention"] = "causal" if "causal" in variant else "bidirectional"
         model["dtype"] = args.dtype
         model["lora"] = LORA if "lora" in variant else None
-        model["gradient_checkpointing"] = "ckpt" in variant
+        # ours-ckpt-train: every layer; ours-ckptN-train: the lowest N
+        layers = re.search(r"-ckpt(\d*)-", variant)
+        model["gradient_checkpointing"] = (int(layers.group(1)) if layers.group(1) else True) if layers else False
         model["freeze_embeddings"] = "freeze" in variant
         config["initialize"]["after_init"] = None
     return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
@@ -256,6 +261,7 @@ def report(results, args):
         ("ours-lora-train", "limit-train"),
         ("ours-bidirectional-train", "ours-causal-train"),
         ("ours-ckpt-train", "ours-bidirectional-train"),
+        *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-ckpt\d+-train", v)],
         ("ours-freeze-train", "ours-bidirectional-train"),
         ("ours-bidirectional-train", "ours-thincadam-train"),
         ("ours-bidirectional-infer", "seed-infer"),

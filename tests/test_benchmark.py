@@ -10,7 +10,7 @@ from spacy_llama_ner.conll import conll_to_docbin
 from conftest import ROOT
 
 
-@pytest.mark.timeout(600)  # eleven variants, each its own process (torch, spaCy and a model to load)
+@pytest.mark.timeout(600)  # twelve variants, each its own process (torch, spaCy and a model to load)
 def write_dev(tmp_path):
     conll = tmp_path / "dev.txt"
     conll.write_text("Peter B-PER\nSmith I-PER\nflew O\nto O\nLondon B-LOC\n\nthe O\nbank O\nwon O\n\n" * 4)
@@ -21,7 +21,7 @@ def write_dev(tmp_path):
 def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
     write_dev(tmp_path)
     variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,"
-                "ours-bidirectional-train,ours-ckpt-train,ours-freeze-train,ours-thincadam-train,seed-train")
+                "ours-bidirectional-train,ours-ckpt-train,ours-ckpt2-train,ours-freeze-train,ours-thincadam-train,seed-train")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tiny_llama),
          "--data", str(tmp_path / "dev.spacy"), "--n-docs", "8", "--batch-docs", "4", "--repeats", "1",
@@ -37,8 +37,8 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
         "ours-causal-infer / limit-forward", "ours-bidirectional-infer / limit-forward",
         "ours-bidirectional-infer / ours-causal-infer", "ours-bidirectional-train / limit-train",
         "ours-bidirectional-train / seed-train",
-        "ours-ckpt-train / ours-bidirectional-train", "ours-freeze-train / ours-bidirectional-train",
-        "ours-bidirectional-train / ours-thincadam-train",
+        "ours-ckpt-train / ours-bidirectional-train", "ours-ckpt2-train / ours-bidirectional-train",
+        "ours-freeze-train / ours-bidirectional-train", "ours-bidirectional-train / ours-thincadam-train",
     }
     assert "| ours-bidirectional-infer / limit-forward |" in (tmp_path / "bench.md").read_text()
 
