@@ -12,7 +12,8 @@ one pass with a timer around each phase, in the order nlp.update runs them:
   backbone forward          our LlamaEncoder (embedding, layers, masks)
   transformer component, the rest   spans, the output batch, the hand-over to the
                             listener
-  optimizer: transformer    thinc's Adam over the backbone's parameters, one call each
+  optimizer: transformer    the backbone's optimizer step (one fused torch AdamW step
+                            for thinc's Adam, spacy_llama_ner/optimizer.py)
   NER (parser, listener)    spaCy's NER forward and backward, its oracle, the
                             listener's pooling (the backbone's backward, run from
                             inside it, is counted apart)
