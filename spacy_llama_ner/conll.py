@@ -5,7 +5,9 @@
 Accepts what real CoNLL files look like: IOB1 or IOB2 (also IOBES) tags, space- or
 tab-separated columns, two or more columns with the word first and the tag last,
 with or without `-DOCSTART-` lines, and blank or whitespace-only lines between
-sentences. Entity types are whatever the file uses. Each sentence becomes a Doc, or
+sentences. A line before a sentence's first word that starts with `#` and does not end
+in a tag is a comment (CoNLL-U's `# sent_id = 1`, MultiCoNER's `# id ... domain=en`)
+and is skipped; `#` as a word with its tag is a word. Entity types are whatever the file uses. Each sentence becomes a Doc, or
 with --n-sents N (as `spacy convert -n`) up to N consecutive sentences of the same
 document (never across a `-DOCSTART-` line) become one Doc with its sentence starts
 set, so the model reads each word with its neighbouring sentences.
@@ -57,10 +59,12 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
                 words, tags = [], []
                 continue
             columns = [c for c in (line.split("\t") if "\t" in line else line.split(" ")) if c.strip()]
+            if not words and line.startswith("#") and not is_tag(columns[-1].strip()):
+                continue  # a comment line before the sentence
             if len(columns) < 2:
                 raise ConllFormatError(path, line_no, f"expected a word and a tag, found {len(columns)} column: {line!r}")
             tag = columns[-1].strip()
-            if tag != "O" and not TAG.match(tag):
+            if not is_tag(tag):
                 raise ConllFormatError(
                     path, line_no, f"last column {tag!r} is not an NER tag (O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)"
                 )
@@ -70,6 +74,10 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
             tags.append(tag)
     if words:
         yield new_document, words, tags_to_spans(tags, path, first_line)
+
+
+def is_tag(column: str) -> bool:
+    return column == "O" or bool(TAG.match(column))
 
 
 def tags_to_spans(tags: List[str], path="<tags>", line_no: int = 0) -> List[Tuple[int, int, str]]:

@@ -47,6 +47,16 @@ def test_crlf_and_iobes_and_new_entity_types(tmp_path):
     ]
 
 
+def test_comment_lines_before_a_sentence_are_skipped_and_hash_words_kept(tmp_path):
+    # MultiCoNER-style: a comment, then word _ _ tag; CoNLL-U-style sent_id comments
+    text = ("# id 8f2c domain=en\n# sent_id = 1\nAcme _ _ B-ORG\n# _ _ O\nhires _ _ O\n\n"
+            "# O\nAnna _ _ B-PER\n")
+    assert list(read_conll(write(tmp_path, text))) == [
+        (["Acme", "#", "hires"], [(0, 1, "ORG")]),
+        (["#", "Anna"], [(1, 2, "PER")]),
+    ]
+
+
 def test_type_change_inside_i_tags_starts_a_new_entity():
     assert tags_to_spans(["I-ORG", "I-LOC", "O", "B-PER", "I-PER"]) == [(0, 1, "ORG"), (1, 2, "LOC"), (3, 5, "PER")]
 
@@ -57,6 +67,8 @@ def test_type_change_inside_i_tags_starts_a_new_entity():
         ("Acme B-ORG\nhires\n", 2, "expected a word and a tag, found 1 column"),
         ("Acme B-ORG\nhires VBZ X-ORG\n", 2, "last column 'X-ORG' is not an NER tag"),
         ("Acme B-ORG\n\n\nhires VBZ B_ORG\n", 4, "last column 'B_ORG' is not an NER tag"),
+        # inside a sentence a line starting with # is a word and needs a tag
+        ("Acme B-ORG\n# sent_id = 2\n", 2, "last column '2' is not an NER tag"),
     ],
 )
 def test_malformed_line_names_file_line_and_reason(tmp_path, text, line, reason):
