@@ -4,7 +4,10 @@
         --out metrics/benchmark-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 512]
 
 `--model llama-3.2-1b-shape` builds a Llama-3.2-1B-shaped model with random weights
-(right for speed and memory, meaningless for accuracy) with SmolLM2's tokenizer.
+(right for speed and memory, meaningless for accuracy) with SmolLM2's tokenizer;
+`--model tiny-shape` a 2-layer, 64-wide one with the same tokenizer and vocabulary: its
+backbone costs next to nothing, so what is left of a step is the pipeline's own cost
+outside the backbone (spaCy, the alignment, the NER), the floor under any model.
 
 Every variant runs in its own process (so its peak memory is its own) over the same
 docs cut into the same batches, once to warm up and then --repeats times; the
@@ -31,6 +34,7 @@ figure is the median. Variants:
 Writes OUT.json and OUT.md: words/s, peak memory, and the ratios.
 """
 import argparse
+import hashlib
 import json
 import re
 import resource
@@ -291,7 +295,7 @@ def report(results, args):
 def add_shared_arguments(parser, out_default):
     """The model, docs, batches and device options (shared with scripts/profile_step.py)."""
     parser.add_argument("--model", default="assets/models/SmolLM2-135M")
-    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape")
+    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape and tiny-shape")
     parser.add_argument("--data", default="corpus/dev.spacy")
     parser.add_argument("--out", default=out_default)
     parser.add_argument("--n-docs", type=int, default=256)
@@ -300,10 +304,33 @@ def add_shared_arguments(parser, out_default):
     parser.add_argument("--dtype", default="float32")
 
 
+def tiny_shape(path: Path, tokenizer_dir: str) -> Path:
+    """2 layers of width 64 with random weights (saved once) and the tokenizer and
+    vocabulary of `tokenizer_dir`: a backbone that costs next to nothing."""
+    if (path / "config.json").exists():
+        return path
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048)
+    torch.manual_seed(0)
+    LlamaModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+SHAPES = {"llama-3.2-1b-shape": llama_1b_shape, "tiny-shape": tiny_shape}
+
+
 def resolve_model(args):
-    """`--model llama-3.2-1b-shape`: build (once) and use that shape."""
-    if args.model == "llama-3.2-1b-shape":
-        args.model = str(llama_1b_shape(Path(tempfile.gettempdir()) / "llama-3.2-1b-shape", args.tokenizer_from))
+    """`--model llama-3.2-1b-shape` or `tiny-shape`: build (once per tokenizer) and use
+    that shape."""
+    if args.model in SHAPES:
+        tokenizer = hashlib.md5(str(Path(args.tokenizer_from).resolve()).encode()).hexdigest()[:8]
+        path = Path(tempfile.gettempdir()) / f"{args.model}-{tokenizer}"
+        args.model = str(SHAPES[args.model](path, args.tokenizer_from))
 
 
 def use_gpu(gpu_id):

@@ -3,7 +3,9 @@
 # prepared .gpu/ on a machine with network): unpack the bundle, check that spaCy's
 # NER runs on the GPU, then benchmark a Llama-3.2-1B-shaped model (random weights)
 # in bf16 and profile its training step (scripts/profile_step.py: where the time
-# goes). Results go to $OUT (default: metrics/); PROFILE=0 skips the profile. Needs .gpu/site.tar.xz,
+# goes), then the same step with a 2-layer, 64-wide backbone (tiny-shape: the
+# pipeline's own cost outside the backbone, on this machine's host and GPU).
+# Results go to $OUT (default: metrics/); PROFILE=0 skips both profiles. Needs .gpu/site.tar.xz,
 # .gpu/tokenizer and .gpu/corpus/dev.spacy (about 22 MiB with the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +24,6 @@ python3 scripts/benchmark.py --model llama-3.2-1b-shape --tokenizer-from .gpu/to
 if [ "${PROFILE:-1}" = 1 ]; then
   python3 scripts/profile_step.py --model llama-3.2-1b-shape --tokenizer-from .gpu/tokenizer \
     --data .gpu/corpus/dev.spacy --gpu-id 0 --dtype bfloat16 --n-docs 1024 --batch-docs 256 --out "$OUT/profile-gpu"
+  python3 scripts/profile_step.py --model tiny-shape --tokenizer-from .gpu/tokenizer \
+    --data .gpu/corpus/dev.spacy --gpu-id 0 --dtype bfloat16 --n-docs 1024 --batch-docs 256 --out "$OUT/profile-gpu-tiny-shape"
 fi

@@ -5,7 +5,8 @@
         --out metrics/profile-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 256 --batch-docs 64]
 
 The same pipeline, docs and batches as scripts/benchmark.py's `ours-bidirectional-train`
-(`--model llama-3.2-1b-shape` builds the 1B shape there too). One warm-up pass, then
+(`--model llama-3.2-1b-shape` builds the 1B shape there too; `--model tiny-shape` a
+backbone that costs next to nothing, so the profile shows the step's cost outside it). One warm-up pass, then
 one pass with a timer around each phase, in the order nlp.update runs them:
 
   word pieces + alignment   tokenizing the spans, aligning pieces to spaCy tokens

@@ -1,6 +1,7 @@
 """The benchmark and the step profile run end to end (tiny model, few docs) and
 report ratios and phases."""
 import json
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,6 @@ from spacy_llama_ner.conll import conll_to_docbin
 from conftest import ROOT
 
 
-@pytest.mark.timeout(600)  # twelve variants, each its own process (torch, spaCy and a model to load)
 def write_dev(tmp_path):
     conll = tmp_path / "dev.txt"
     conll.write_text("Peter B-PER\nSmith I-PER\nflew O\nto O\nLondon B-LOC\n\nthe O\nbank O\nwon O\n\n" * 4)
@@ -18,6 +18,7 @@ def write_dev(tmp_path):
     return tmp_path / "dev.spacy"
 
 
+@pytest.mark.timeout(600)  # twelve variants, each its own process (torch, spaCy and a model to load)
 def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
     write_dev(tmp_path)
     variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,"
@@ -44,11 +45,18 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
 
 
 def test_profile_splits_a_training_step_into_its_phases(tiny_llama, tmp_path):
+    # tiny-shape: a 2-layer, 64-wide backbone built (into TMPDIR) with the given tokenizer
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "profile_step.py"), "--model", str(tiny_llama),
+        [sys.executable, str(ROOT / "scripts" / "profile_step.py"), "--model", "tiny-shape", "--tokenizer-from", str(tiny_llama),
          "--data", str(write_dev(tmp_path)), "--n-docs", "8", "--batch-docs", "4", "--out", str(tmp_path / "profile")],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(shapes)},
     )
+    [built] = shapes.glob("tiny-shape-*")
+    config = json.loads((built / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (2, 64)
+    assert (built / "tokenizer.json").read_text() == (tiny_llama / "tokenizer.json").read_text()
     profile = json.loads((tmp_path / "profile.json").read_text())
     phases = profile["seconds_per_batch"]
     assert list(phases) == ["word pieces + alignment", "backbone forward", "transformer component, the rest",
