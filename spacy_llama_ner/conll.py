@@ -7,10 +7,11 @@ tab-separated columns, two or more columns with the word first and the tag last,
 with or without `-DOCSTART-` lines, and blank or whitespace-only lines between
 sentences. A line before a sentence's first word that starts with `#` and does not end
 in a tag is a comment (CoNLL-U's `# sent_id = 1`, MultiCoNER's `# id ... domain=en`)
-and is skipped; `#` as a word with its tag is a word. Entity types are whatever the file uses. Each sentence becomes a Doc, or
-with --n-sents N (as `spacy convert -n`) up to N consecutive sentences of the same
-document (never across a `-DOCSTART-` line) become one Doc with its sentence starts
-set, so the model reads each word with its neighbouring sentences.
+and is skipped; `#` as a word with its tag is a word. Entity types are whatever the
+file uses. Each sentence becomes a Doc, or with --n-sents N (as `spacy convert -n`)
+up to N consecutive sentences of the same document (never across a `-DOCSTART-`
+line) become one Doc with its sentence starts set, so the model reads each word with
+its neighbouring sentences.
 A malformed line stops the conversion with the file, the line number and why.
 """
 import argparse
