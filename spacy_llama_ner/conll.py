@@ -2,16 +2,17 @@
 
     python -m spacy_llama_ner.conll INPUT.txt OUTPUT.spacy [--limit N] [--n-sents N]
 
-Accepts what real CoNLL files look like: IOB1 or IOB2 (also IOBES) tags, space- or
-tab-separated columns, two or more columns with the word first and the tag last,
-with or without `-DOCSTART-` lines, and blank or whitespace-only lines between
-sentences. A line before a sentence's first word that starts with `#` and does not end
-in a tag is a comment (CoNLL-U's `# sent_id = 1`, MultiCoNER's `# id ... domain=en`)
-and is skipped; `#` as a word with its tag is a word. Entity types are whatever the
-file uses. Each sentence becomes a Doc, or with --n-sents N (as `spacy convert -n`)
-up to N consecutive sentences of the same document (never across a `-DOCSTART-`
-line) become one Doc with its sentence starts set, so the model reads each word with
-its neighbouring sentences.
+Accepts what real CoNLL files look like: IOB1 or IOB2 tags (also IOBES, and spaCy's
+own BILUO, where L- ends an entity and U- is a one-word one), space- or tab-separated
+columns, two or more columns with the word first and the tag last, with or without
+`-DOCSTART-` lines, and blank or whitespace-only lines between sentences. A line
+before a sentence's first word that starts with `#` and does not end in a tag is a
+comment (CoNLL-U's `# sent_id = 1`, MultiCoNER's `# id ... domain=en`) and is
+skipped; `#` as a word with its tag is a word. Entity types are whatever the file
+uses. Each sentence becomes a Doc, or with --n-sents N (as `spacy convert -n`) up to
+N consecutive sentences of the same document (never across a `-DOCSTART-` line)
+become one Doc with its sentence starts set, so the model reads each word with its
+neighbouring sentences.
 A malformed line stops the conversion with the file, the line number and why.
 """
 import argparse
@@ -23,7 +24,9 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from wasabi import msg
 
-TAG = re.compile(r"^(?P<prefix>[BIES])-(?P<label>\S+)$")
+TAG = re.compile(r"^(?P<prefix>[BIESLU])-(?P<label>\S+)$")
+# BILUO's L (last) and U (unit) are IOBES's E and S
+PREFIX_AS_IOBES = {"L": "E", "U": "S"}
 
 
 class ConllFormatError(ValueError):
@@ -67,7 +70,8 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
             tag = columns[-1].strip()
             if not is_tag(tag):
                 raise ConllFormatError(
-                    path, line_no, f"last column {tag!r} is not an NER tag (O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)"
+                    path, line_no,
+                    f"last column {tag!r} is not an NER tag (O, B-TYPE, I-TYPE, E-TYPE, S-TYPE, L-TYPE or U-TYPE)",
                 )
             if not words:
                 first_line = line_no
@@ -82,14 +86,15 @@ def is_tag(column: str) -> bool:
 
 
 def tags_to_spans(tags: List[str], path="<tags>", line_no: int = 0) -> List[Tuple[int, int, str]]:
-    """Entity spans from IOB1, IOB2 or IOBES tags. An entity starts at B-X or S-X,
-    or at I-X/E-X that does not continue an entity of type X (IOB1)."""
+    """Entity spans from IOB1, IOB2, IOBES or BILUO tags. An entity starts at B-X or
+    S-X, or at I-X/E-X that does not continue an entity of type X (IOB1)."""
     spans: List[Tuple[int, int, str]] = []
     start: Optional[int] = None
     label: Optional[str] = None
     for i, tag in enumerate(tags + ["O"]):
         match = TAG.match(tag)
         prefix, tag_label = (match["prefix"], match["label"]) if match else ("O", None)
+        prefix = PREFIX_AS_IOBES.get(prefix, prefix)
         continues = start is not None and prefix in "IE" and tag_label == label
         if start is not None and not continues:
             spans.append((start, i, label))

@@ -1,7 +1,8 @@
 """The CoNLL reader takes the format variants real files come in, and names the
 file, line and reason for a malformed line."""
 import pytest
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import offsets_to_biluo_tags
 from spacy.vocab import Vocab
 
 from spacy_llama_ner.conll import ConllFormatError, conll_to_docbin, main, read_conll, tags_to_spans
@@ -47,6 +48,19 @@ def test_crlf_and_iobes_and_new_entity_types(tmp_path):
     ]
 
 
+def test_biluo_tags_as_spacy_writes_them(tmp_path):
+    # spaCy's own scheme: the tags come from spaCy, and the spans read back are spaCy's
+    words = ["Acme", "Corp", "hires", "Anna", "in", "New", "York", "City", "."]
+    doc = Doc(Vocab(), words=words)
+    doc.ents = [Span(doc, 0, 2, "ORG"), Span(doc, 3, 4, "PER"), Span(doc, 5, 8, "LOC")]
+    tags = offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents])
+    assert {t[0] for t in tags} == set("BLUO") | {"I"}
+    text = "".join(f"{w} {t}\n" for w, t in zip(words, tags))
+    assert list(read_conll(write(tmp_path, text))) == [
+        (words, [(e.start, e.end, e.label_) for e in doc.ents])
+    ]
+
+
 def test_comment_lines_before_a_sentence_are_skipped_and_hash_words_kept(tmp_path):
     # MultiCoNER-style: a comment, then word _ _ tag; CoNLL-U-style sent_id comments
     text = ("# id 8f2c domain=en\n# sent_id = 1\nAcme _ _ B-ORG\n# _ _ O\nhires _ _ O\n\n"
@@ -65,7 +79,8 @@ def test_type_change_inside_i_tags_starts_a_new_entity():
     "text, line, reason",
     [
         ("Acme B-ORG\nhires\n", 2, "expected a word and a tag, found 1 column"),
-        ("Acme B-ORG\nhires VBZ X-ORG\n", 2, "last column 'X-ORG' is not an NER tag"),
+        ("Acme B-ORG\nhires VBZ X-ORG\n", 2,
+         "last column 'X-ORG' is not an NER tag (O, B-TYPE, I-TYPE, E-TYPE, S-TYPE, L-TYPE or U-TYPE)"),
         ("Acme B-ORG\n\n\nhires VBZ B_ORG\n", 4, "last column 'B_ORG' is not an NER tag"),
         # inside a sentence a line starting with # is a word and needs a tag
         ("Acme B-ORG\n# sent_id = 2\n", 2, "last column '2' is not an NER tag"),
