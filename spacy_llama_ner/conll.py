@@ -158,7 +158,12 @@ def main(argv=None):
     except ConllFormatError as err:
         msg.fail(str(err), exits=1)
     docs = list(docbin.get_docs(Vocab()))
+    if not docs:
+        msg.fail(f"{args.input}: no sentences in it (one word and its tag per line, a blank line between sentences)",
+                 exits=1)
     labels = sorted({ent.label_ for doc in docs for ent in doc.ents})
+    if not labels:
+        msg.warn(f"{args.input}: no entities in it, every tag is O")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(args.output)
     sentences = sum(1 for doc in docs for _ in doc.sents)

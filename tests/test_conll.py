@@ -106,6 +106,22 @@ def test_cli_writes_docbin_and_reports_errors(tmp_path, capsys):
     assert "CoNLL file not found" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize("text", ["", "\n\n", "-DOCSTART- -X- O O\n\n", "# sent_id = 1\n\n"])
+def test_cli_stops_on_a_file_without_sentences(tmp_path, capsys, text):
+    out = tmp_path / "out.spacy"
+    with pytest.raises(SystemExit):
+        main([str(write(tmp_path, text, "empty.txt")), str(out)])
+    assert "empty.txt: no sentences in it" in " ".join(capsys.readouterr().out.split())
+    assert not out.exists()
+
+
+def test_cli_warns_about_a_file_without_entities(tmp_path, capsys):
+    out = tmp_path / "out.spacy"
+    main([str(write(tmp_path, "Acme O\nhires O\n\n", "plain.txt")), str(out)])
+    assert "plain.txt: no entities in it" in " ".join(capsys.readouterr().out.split())
+    assert len(DocBin().from_disk(out)) == 1
+
+
 def test_docbin_round_trip_keeps_entities(tmp_path):
     docbin = conll_to_docbin(write(tmp_path, IOB1))
     docs = list(docbin.get_docs(Vocab()))
