@@ -12,10 +12,11 @@ skipped; `#` as a word with its tag is a word. Entity types are whatever the fil
 uses. Each sentence becomes a Doc, or with --n-sents N (as `spacy convert -n`) up to
 N consecutive sentences of the same document (never across a `-DOCSTART-` line)
 become one Doc with its sentence starts set, so the model reads each word with its
-neighbouring sentences.
-A malformed line stops the conversion with the file, the line number and why.
+neighbouring sentences. Files are UTF-8 (with or without a byte-order mark).
+A malformed line, or text in another encoding, stops the conversion with the file, the line number and why.
 """
 import argparse
+import io
 import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -51,7 +52,7 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
     tags: List[str] = []
     first_line = 0
     new_document = True
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline=None) as f:
         for line_no, raw in enumerate(f, 1):
             line = raw.rstrip("\r\n")
             docstart = bool(line.strip()) and line.split(maxsplit=1)[0] == "-DOCSTART-"
@@ -79,6 +80,19 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
             tags.append(tag)
     if words:
         yield new_document, words, tags_to_spans(tags, path, first_line)
+
+
+def read_utf8(path: Path) -> str:
+    """The file's text, without a byte-order mark; not UTF-8 is an error at its line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line_no = data[: err.start].count(b"\n") + 1
+        raise ConllFormatError(
+            path, line_no, f"not UTF-8 (byte 0x{data[err.start]:02x}); convert the file first, e.g. "
+            f"iconv -f latin1 -t utf-8 {path} > {Path(path).stem}.utf8{Path(path).suffix}"
+        ) from None
 
 
 def is_tag(column: str) -> bool:

@@ -61,6 +61,20 @@ def test_biluo_tags_as_spacy_writes_them(tmp_path):
     ]
 
 
+def test_byte_order_mark_is_not_a_word(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeff-DOCSTART- -X- O O\n\nAcme B-ORG\nhires O\n".encode("utf-8"))
+    assert list(read_conll(path)) == [(["Acme", "hires"], [(0, 1, "ORG")])]
+
+
+def test_text_not_in_utf8_names_its_line_and_the_fix(tmp_path):
+    path = tmp_path / "esp.train"
+    path.write_bytes("Madrid B-LOC\n\nEspaña B-LOC\n".encode("latin-1"))
+    with pytest.raises(ConllFormatError) as info:
+        list(read_conll(path))
+    assert str(info.value).startswith(f"{path}:3: not UTF-8 (byte 0xf1)") and "iconv -f latin1" in str(info.value)
+
+
 def test_comment_lines_before_a_sentence_are_skipped_and_hash_words_kept(tmp_path):
     # MultiCoNER-style: a comment, then word _ _ tag; CoNLL-U-style sent_id comments
     text = ("# id 8f2c domain=en\n# sent_id = 1\nAcme _ _ B-ORG\n# _ _ O\nhires _ _ O\n\n"
