@@ -13,7 +13,8 @@ uses. Each sentence becomes a Doc, or with --n-sents N (as `spacy convert -n`) u
 N consecutive sentences of the same document (never across a `-DOCSTART-` line)
 become one Doc with its sentence starts set, so the model reads each word with its
 neighbouring sentences. Files are UTF-8 (with or without a byte-order mark).
-A malformed line, or text in another encoding, stops the conversion with the file, the line number and why.
+A malformed line, or text in another encoding, stops the conversion with the file,
+the line number and why.
 """
 import argparse
 import io
