@@ -27,6 +27,7 @@ from typing import List, Optional
 
 import torch
 
+from .conll import ConllFormatError, read_utf8
 from .encoder import LlamaEncoder
 from .loading import check_llama_family, load_tokenizer, resolve_source
 from .settings import ConfigError
@@ -45,7 +46,10 @@ def read_texts(path: Path) -> List[str]:
 
         texts = [doc.text for doc in DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab)]
     else:
-        texts = path.read_text(encoding="utf-8").splitlines()
+        try:
+            texts = read_utf8(path).splitlines()
+        except ConllFormatError as err:
+            raise AdaptError(str(err)) from None
     texts = [t for t in texts if t.strip()]
     if len(texts) < 2:
         raise AdaptError(f"{path} has {len(texts)} non-empty text(s); adaptation needs at least 2 (one held out)")

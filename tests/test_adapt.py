@@ -61,12 +61,15 @@ def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys):
     full = tmp_path / "full"
     full.mkdir()
     (full / "x").write_text("x")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Madrid\nEspaña\n".encode("latin-1"))
     cases = [
         ((tiny_lm, tmp_path / "missing.txt", tmp_path / "o1"), f"text file not found: {tmp_path / 'missing.txt'}"),
         ((tiny_lm, text_file, full), f"{full} exists and is not empty"),
         ((tiny_lm, text_file, tmp_path / "o2", "--bidirectional-from-layer", "9"),
          "--bidirectional-from-layer must be from 0 to 3 (the model has 4 layers)"),
         ((tmp_path / "nope", text_file, tmp_path / "o3"), "model path not found"),
+        ((tiny_lm, latin1, tmp_path / "o4"), f"{latin1}:2: not UTF-8 (byte 0xf1)"),
     ]
     for args, message in cases:
         assert run_adapt(*args) == 1
