@@ -17,6 +17,7 @@ A malformed line, or text in another encoding, stops the conversion with the fil
 the line number and why.
 """
 import argparse
+import codecs
 import io
 import re
 from pathlib import Path
@@ -86,8 +87,9 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
 def read_utf8(path: Path) -> str:
     """The file's text, without a byte-order mark; not UTF-8 is an error at its line."""
     data = Path(path).read_bytes()
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line_no = data[: err.start].count(b"\n") + 1
         raise ConllFormatError(

@@ -69,10 +69,11 @@ def test_byte_order_mark_is_not_a_word(tmp_path):
 
 def test_text_not_in_utf8_names_its_line_and_the_fix(tmp_path):
     path = tmp_path / "esp.train"
-    path.write_bytes("Madrid B-LOC\n\nEspaña B-LOC\n".encode("latin-1"))
-    with pytest.raises(ConllFormatError) as info:
-        list(read_conll(path))
-    assert str(info.value).startswith(f"{path}:3: not UTF-8 (byte 0xf1)") and "iconv -f latin1" in str(info.value)
+    for bom in (b"", "\ufeff".encode("utf-8")):
+        path.write_bytes(bom + "Madrid B-LOC\n\nEspaña B-LOC\n".encode("latin-1"))
+        with pytest.raises(ConllFormatError) as info:
+            list(read_conll(path))
+        assert str(info.value).startswith(f"{path}:3: not UTF-8 (byte 0xf1)") and "iconv -f latin1" in str(info.value)
 
 
 def test_comment_lines_before_a_sentence_are_skipped_and_hash_words_kept(tmp_path):
