@@ -54,6 +54,8 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
     tags: List[str] = []
     first_line = 0
     new_document = True
+    # universal newlines (\n, \r\n, \r), as open() reads text; str.splitlines would also
+    # split at \x0b, \x1c or U+2028 inside a word
     with io.StringIO(read_utf8(path), newline=None) as f:
         for line_no, raw in enumerate(f, 1):
             line = raw.rstrip("\r\n")
