@@ -186,9 +186,15 @@ def main(argv=None):
     args.output.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(args.output)
     sentences = sum(1 for doc in docs for _ in doc.sents)
+    entities = sum(len(d.ents) for d in docs)
     msg.good(
-        f"{args.output}: {sentences} sentences in {len(docs)} Docs, {sum(len(d.ents) for d in docs)} entities, labels {labels}"
+        f"{args.output}: {counted(sentences, 'sentence', 'sentences')} in {counted(len(docs), 'Doc', 'Docs')}, "
+        f"{counted(entities, 'entity', 'entities')}, labels {labels}"
     )
+
+
+def counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 if __name__ == "__main__":

@@ -182,3 +182,8 @@ def test_cli_n_sents_reports_docs_and_rejects_zero(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(write(tmp_path, THREE_DOCUMENTS)), str(out), "--n-sents", "0"])
     assert "--n-sents: got 0; it must be 1 or more" in " ".join(capsys.readouterr().out.split())
+
+
+def test_cli_summary_counts_one_in_the_singular(tmp_path, capsys):
+    main([str(write(tmp_path, "Anna B-PER\nsings O\n", "one.txt")), str(tmp_path / "one.spacy")])
+    assert "1 sentence in 1 Doc, 1 entity, labels ['PER']" in " ".join(capsys.readouterr().out.split())
