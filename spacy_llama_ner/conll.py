@@ -89,7 +89,7 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
 def read_utf8(path: Path) -> str:
     """The file's text, without a byte-order mark; not UTF-8 is an error at its line."""
     data = Path(path).read_bytes()
-    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
