@@ -90,6 +90,11 @@ def table(groups) -> str:
     return "\n".join(rows) + "\n"
 
 
+def signed(points: float) -> str:
+    """A difference to one decimal with its sign; one that rounds to zero is +0.0, not -0.0."""
+    return f"{round(points, 1) + 0.0:+.1f}"
+
+
 def differences(groups, reference: str) -> str:
     """Each pipeline against the reference (means over seeds): the figures the
     discussion quotes, computed here rather than typed."""
@@ -104,8 +109,8 @@ def differences(groups, reference: str) -> str:
     for group, runs in groups.items():
         if group != reference:
             rows.append(
-                f"| {group} | {mean_of(runs, test_f1) - mean_of(base, test_f1):+.1f} "
-                f"| {mean_of(runs, dev_f1) - mean_of(base, dev_f1):+.1f} "
+                f"| {group} | {signed(mean_of(runs, test_f1) - mean_of(base, test_f1))} "
+                f"| {signed(mean_of(runs, dev_f1) - mean_of(base, dev_f1))} "
                 f"| {mean_of(runs, speed) / mean_of(base, speed):.2f}× |"
             )
     return "\n" + "\n".join(rows) + "\n"

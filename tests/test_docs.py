@@ -1,6 +1,7 @@
 """The figures in the docs are the runs' figures: each table shown in
 docs/results.md and the README is the generated file, verbatim, and the
 full-scale tables are what the scripts make of the committed run files."""
+import importlib.util
 import subprocess
 import sys
 
@@ -9,6 +10,10 @@ import pytest
 from conftest import ROOT
 
 DOCS = ROOT / "docs"
+
+spec = importlib.util.spec_from_file_location("compare", ROOT / "scripts" / "compare.py")
+compare = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(compare)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +48,16 @@ def test_full_scale_tables_come_from_the_committed_run_files(tmp_path, runs, suf
                     str(tmp_path / "curves.png"), str(tmp_path / "curves.md")], check=True, capture_output=True)
     assert (tmp_path / "table.md").read_text() == (DOCS / f"results_{suffix}_table.md").read_text()
     assert (tmp_path / "curves.md").read_text() == (DOCS / f"learning_curves_{suffix}.md").read_text()
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    def run(test_f1, dev_f1):
+        return {"test": {"ents_f": test_f1, "words_per_second": 300},
+                "train": {"dev_scores": {"ents_f": dev_f1}}}
+
+    groups = {"bidirectional": [run(0.902, 0.9486)], "tuned": [run(0.905, 0.9483)]}
+    rows = compare.differences(groups, "bidirectional").strip().splitlines()
+    assert rows[-1] == "| tuned | +0.3 | +0.0 | 1.00× |"
 
 
 def test_benchmark_page_shows_the_strict_cpu_run():
