@@ -40,12 +40,16 @@ def table(runs) -> str:
     return "\n".join(rows) + "\n"
 
 
+MARKERS = "osD^vP*"
+
+
 def figure(runs, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, points in runs.items():
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, (name, points) in enumerate(runs.items()):
         # Step 0 is the untrained pipeline (F1 ~0); leaving it out keeps the scale readable.
         shown = [(s, f) for s, f in points if s > 0] or points
-        ax.plot(*zip(*shown), marker="o", label=name)
+        # Ten colours repeat from the eleventh run on; the marker keeps each run apart.
+        ax.plot(*zip(*shown), color=f"C{i % 10}", marker=MARKERS[i % len(MARKERS)], label=name)
     # Runs differ in length (spaCy's CNN recipe runs thousands of steps of small
     # batches, ours 1,000 of 500 words): a log scale keeps the short runs readable.
     longest, shortest = (f(points[-1][0] for points in runs.values()) for f in (max, min))
@@ -59,7 +63,7 @@ def figure(runs, path: Path) -> None:
     ax.set_ylabel("dev entity F1 (%)")
     ax.set_title("Learning curves (spaCy's training log)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
