@@ -1,5 +1,6 @@
 """Shared fixtures: tiny random LLaMA-family models with real trained tokenizers
 (fast to run), and the real SmolLM2-135M for integration tests."""
+import importlib.util
 import os
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from transformers import Qwen2Config, Qwen2Model
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CONLL_DIR", ROOT.parent / "shared" / "data" / "conll2003"))
 SMOLLM2_DIR = Path(os.environ.get("SMOLLM2_DIR", ROOT / "assets" / "models" / "SmolLM2-135M"))
+
+
+def load_script(name: str):
+    """scripts/NAME.py as a module, for testing its functions (scripts/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 WORDS = (
     "the a of to in and is was for on that with by at from as it his her their "

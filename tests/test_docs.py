@@ -1,19 +1,16 @@
 """The figures in the docs are the runs' figures: each table shown in
 docs/results.md and the README is the generated file, verbatim, and the
 full-scale tables are what the scripts make of the committed run files."""
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 DOCS = ROOT / "docs"
 
-spec = importlib.util.spec_from_file_location("compare", ROOT / "scripts" / "compare.py")
-compare = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare)
+compare = load_script("compare")
 
 
 @pytest.mark.parametrize(

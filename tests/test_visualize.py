@@ -1,6 +1,5 @@
 """scripts/visualize.py: errors named by kind, and a page of disagreements from two real
 (tiny, trained) pipelines."""
-import importlib.util
 import re
 import subprocess
 import sys
@@ -8,11 +7,9 @@ import sys
 import spacy
 from spacy.tokens import DocBin
 
-from conftest import ROOT, TRAIN, train_tiny
+from conftest import ROOT, TRAIN, load_script, train_tiny
 
-spec = importlib.util.spec_from_file_location("visualize", ROOT / "scripts" / "visualize.py")
-visualize = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(visualize)
+visualize = load_script("visualize")
 
 
 def test_each_error_has_its_kind():
