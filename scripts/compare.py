@@ -79,7 +79,7 @@ def table(groups) -> str:
             *per_type,
             spread([r["train"]["dev_scores"]["ents_f"] for r in runs], 100),
             ", ".join(steps(r) for r in runs),
-            min(r["train"].get("started", "?")[:10] for r in runs),
+            ", ".join(sorted({r["train"].get("started", "?")[:10] for r in runs})),
             spread([r["train"]["train_wall_s"] for r in runs], fmt="{:.0f}"),
             spread([r["test"]["words_per_second"] for r in runs], fmt="{:.0f}"),
             spread([r["train"]["peak_rss_mb"] for r in runs], fmt="{:.0f}"),

@@ -57,6 +57,21 @@ def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
     assert rows[-1] == "| tuned | +0.3 | +0.0 | 1.00× |"
 
 
+def test_a_group_of_seeds_run_on_different_days_shows_each_date():
+    def run(started):
+        return {"test": {"ents_f": 0.9, "ents_per_type": {"PER": {"f": 0.9}}, "words_per_second": 300,
+                         "peak_rss_mb": 2000, "parameters_total": 10, "parameters_trainable": 10},
+                "train": {"dev_scores": {"ents_f": 0.95}, "started": started, "train_wall_s": 100.0,
+                          "peak_rss_mb": 6000},
+                "log": [{"step": 0, "score": 0.0}, {"step": 10, "score": 0.9}]}
+
+    groups = {"bidirectional": [run("2026-11-28T02:12:52+0000"), run("2026-11-26T09:00:00+0000")],
+              "causal": [run("2026-11-26T10:00:00+0000"), run("2026-11-26T12:00:00+0000")]}
+    head, _, *rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in compare.table(groups).splitlines()]
+    dates = {row[0]: row[head.index("date")] for row in rows}
+    assert dates == {"bidirectional": "2026-11-26, 2026-11-28", "causal": "2026-11-26"}
+
+
 def test_benchmark_page_shows_the_strict_cpu_run():
     """docs/benchmark.md copies the tables of the run it describes (its first line,
     the run's settings, is written out as the command there)."""
