@@ -47,26 +47,24 @@ def test_full_scale_tables_come_from_the_committed_run_files(tmp_path, runs, suf
     assert (tmp_path / "curves.md").read_text() == (DOCS / f"learning_curves_{suffix}.md").read_text()
 
 
-def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
-    def run(test_f1, dev_f1):
-        return {"test": {"ents_f": test_f1, "words_per_second": 300},
-                "train": {"dev_scores": {"ents_f": dev_f1}}}
+def run_record(test_f1=0.9, dev_f1=0.95, started="2026-11-26T09:00:00+0000"):
+    """One run as compare.load_runs reads it from test.json, run.json and train_log.jsonl."""
+    return {"test": {"ents_f": test_f1, "ents_per_type": {"PER": {"f": test_f1}}, "words_per_second": 300,
+                     "peak_rss_mb": 2000, "parameters_total": 10, "parameters_trainable": 10},
+            "train": {"dev_scores": {"ents_f": dev_f1}, "started": started, "train_wall_s": 100.0,
+                      "peak_rss_mb": 6000},
+            "log": [{"step": 0, "score": 0.0}, {"step": 10, "score": dev_f1}]}
 
-    groups = {"bidirectional": [run(0.902, 0.9486)], "tuned": [run(0.905, 0.9483)]}
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    groups = {"bidirectional": [run_record(0.902, 0.9486)], "tuned": [run_record(0.905, 0.9483)]}
     rows = compare.differences(groups, "bidirectional").strip().splitlines()
     assert rows[-1] == "| tuned | +0.3 | +0.0 | 1.00× |"
 
 
 def test_a_group_of_seeds_run_on_different_days_shows_each_date():
-    def run(started):
-        return {"test": {"ents_f": 0.9, "ents_per_type": {"PER": {"f": 0.9}}, "words_per_second": 300,
-                         "peak_rss_mb": 2000, "parameters_total": 10, "parameters_trainable": 10},
-                "train": {"dev_scores": {"ents_f": 0.95}, "started": started, "train_wall_s": 100.0,
-                          "peak_rss_mb": 6000},
-                "log": [{"step": 0, "score": 0.0}, {"step": 10, "score": 0.9}]}
-
-    groups = {"bidirectional": [run("2026-11-28T02:12:52+0000"), run("2026-11-26T09:00:00+0000")],
-              "causal": [run("2026-11-26T10:00:00+0000"), run("2026-11-26T12:00:00+0000")]}
+    groups = {"bidirectional": [run_record(started="2026-11-28T02:12:52+0000"), run_record(started="2026-11-26T09:00:00+0000")],
+              "causal": [run_record(started="2026-11-26T10:00:00+0000"), run_record(started="2026-11-26T12:00:00+0000")]}
     head, _, *rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in compare.table(groups).splitlines()]
     dates = {row[0]: row[head.index("date")] for row in rows}
     assert dates == {"bidirectional": "2026-11-26, 2026-11-28", "causal": "2026-11-26"}
