@@ -24,7 +24,8 @@ figure is the median. Variants:
   ours-ckpt-train, ours-freeze-train       bidirectional training with
                                gradient_checkpointing, or with freeze_embeddings
   ours-ckptN-train             gradient_checkpointing = N (the lowest N layers), e.g.
-                               ours-ckpt10-train
+                               ours-ckpt10-train; ours-ckpt[N]-freeze-train adds
+                               freeze_embeddings
   ours-thincadam-train         bidirectional training with thinc's per-parameter
                                Adam for the backbone instead of our fused torch step
   seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
@@ -50,6 +51,11 @@ VARIANTS = [
     "strict-train", "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train",
     "ours-ckpt-train", "ours-freeze-train", "ours-thincadam-train", "seed-train", "spacy-cnn-train",
 ]
+# every name the module docstring lists, ours-ckptN[-freeze]-train included
+VARIANT_NAME = re.compile(
+    r"(strict|limit)-(forward|train)|ours-(causal|bidirectional|lora)-(infer|train)|ours-(freeze|thincadam)-train"
+    r"|ours-ckpt\d*(-freeze)?-train|(seed|spacy-cnn)-(infer|train)"
+)
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -264,8 +270,7 @@ def report(results, args):
         ("ours-bidirectional-train", "limit-train"),
         ("ours-lora-train", "limit-train"),
         ("ours-bidirectional-train", "ours-causal-train"),
-        ("ours-ckpt-train", "ours-bidirectional-train"),
-        *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-ckpt\d+-train", v)],
+        *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-ckpt\d*-(freeze-)?train", v)],
         ("ours-freeze-train", "ours-bidirectional-train"),
         ("ours-bidirectional-train", "ours-thincadam-train"),
         ("ours-bidirectional-infer", "seed-infer"),
@@ -350,11 +355,16 @@ def main():
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if not VARIANT_NAME.fullmatch(v)]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(map(repr, unknown))}; the names are listed at the top of "
+                     f"scripts/benchmark.py, e.g. {', '.join(VARIANTS[:3])}, ours-ckpt8-freeze-train")
     resolve_model(args)
     if args.variant:
         return run_variant(args)
     results = []
-    for variant in args.variants.split(","):
+    for variant in variants:
         cmd = [sys.executable, __file__, *sys.argv[1:], "--model", args.model, "--variant", variant]
         print(f"running {variant} ...", flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)

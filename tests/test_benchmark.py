@@ -18,11 +18,12 @@ def write_dev(tmp_path):
     return tmp_path / "dev.spacy"
 
 
-@pytest.mark.timeout(600)  # twelve variants, each its own process (torch, spaCy and a model to load)
+@pytest.mark.timeout(600)  # thirteen variants, each its own process (torch, spaCy and a model to load)
 def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_path):
     write_dev(tmp_path)
     variants = ("strict-forward,limit-forward,ours-causal-infer,ours-bidirectional-infer,strict-train,limit-train,"
-                "ours-bidirectional-train,ours-ckpt-train,ours-ckpt2-train,ours-freeze-train,ours-thincadam-train,seed-train")
+                "ours-bidirectional-train,ours-ckpt-train,ours-ckpt2-train,ours-ckpt1-freeze-train,ours-freeze-train,"
+                "ours-thincadam-train,seed-train")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tiny_llama),
          "--data", str(tmp_path / "dev.spacy"), "--n-docs", "8", "--batch-docs", "4", "--repeats", "1",
@@ -39,9 +40,21 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
         "ours-bidirectional-infer / ours-causal-infer", "ours-bidirectional-train / limit-train",
         "ours-bidirectional-train / seed-train",
         "ours-ckpt-train / ours-bidirectional-train", "ours-ckpt2-train / ours-bidirectional-train",
+        "ours-ckpt1-freeze-train / ours-bidirectional-train",
         "ours-freeze-train / ours-bidirectional-train", "ours-bidirectional-train / ours-thincadam-train",
     }
     assert "| ours-bidirectional-infer / limit-forward |" in (tmp_path / "bench.md").read_text()
+
+
+def test_benchmark_names_an_unknown_variant_before_running_any(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tmp_path / "never-built"),
+         "--variants", "strict-train,ours-bidirectonal-train", "--out", str(tmp_path / "bench")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "unknown 'ours-bidirectonal-train'" in proc.stderr and "ours-ckpt8-freeze-train" in proc.stderr
+    assert "running" not in proc.stdout and not (tmp_path / "bench.json").exists()
 
 
 def test_profile_splits_a_training_step_into_its_phases(tiny_llama, tmp_path):
