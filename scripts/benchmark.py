@@ -26,6 +26,7 @@ figure is the median. Variants:
   ours-ckptN-train             gradient_checkpointing = N (the lowest N layers), e.g.
                                ours-ckpt10-train; ours-ckpt[N]-freeze-train adds
                                freeze_embeddings
+  ours-layerwiseK-{infer,train}   bidirectional from layer K up (causal below it)
   ours-thincadam-train         bidirectional training with thinc's per-parameter
                                Adam for the backbone instead of our fused torch step
   seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
@@ -51,9 +52,10 @@ VARIANTS = [
     "strict-train", "limit-train", "ours-causal-train", "ours-bidirectional-train", "ours-lora-train",
     "ours-ckpt-train", "ours-freeze-train", "ours-thincadam-train", "seed-train", "spacy-cnn-train",
 ]
-# every name the module docstring lists, ours-ckptN[-freeze]-train included
+# every name the module docstring lists (ours-ckptN[-freeze]-train, ours-layerwiseK-... included)
 VARIANT_NAME = re.compile(
-    r"(strict|limit)-(forward|train)|ours-(causal|bidirectional|lora)-(infer|train)|ours-(freeze|thincadam)-train"
+    r"(strict|limit)-(forward|train)|ours-(causal|bidirectional|lora|layerwise\d+)-(infer|train)"
+    r"|ours-(freeze|thincadam)-train"
     r"|ours-ckpt\d*(-freeze)?-train|(seed|spacy-cnn)-(infer|train)"
 )
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -106,6 +108,8 @@ def make_pipeline(args, variant):
         model["attention"] = "causal" if "causal" in variant else "bidirectional"
         model["dtype"] = args.dtype
         model["lora"] = LORA if "lora" in variant else None
+        layerwise = re.search(r"-layerwise(\d+)-", variant)
+        model["bidirectional_from_layer"] = int(layerwise.group(1)) if layerwise else 0
         # ours-ckpt-train: every layer; ours-ckptN-train: the lowest N
         layers = re.search(r"-ckpt(\d*)-", variant)
         model["gradient_checkpointing"] = (int(layers.group(1)) if layers.group(1) else True) if layers else False
@@ -266,10 +270,12 @@ def report(results, args):
         ("ours-causal-infer", "limit-forward"),
         ("ours-bidirectional-infer", "limit-forward"),
         ("ours-bidirectional-infer", "ours-causal-infer"),
+        *[(v, "ours-causal-infer") for v in by if re.fullmatch(r"ours-layerwise\d+-infer", v)],
         ("ours-causal-train", "limit-train"),
         ("ours-bidirectional-train", "limit-train"),
         ("ours-lora-train", "limit-train"),
         ("ours-bidirectional-train", "ours-causal-train"),
+        *[(v, "ours-causal-train") for v in by if re.fullmatch(r"ours-layerwise\d+-train", v)],
         *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-ckpt\d*-(freeze-)?train", v)],
         ("ours-freeze-train", "ours-bidirectional-train"),
         ("ours-bidirectional-train", "ours-thincadam-train"),

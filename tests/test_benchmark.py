@@ -46,6 +46,19 @@ def test_benchmark_reports_words_per_second_memory_and_ratios(tiny_llama, tmp_pa
     assert "| ours-bidirectional-infer / limit-forward |" in (tmp_path / "bench.md").read_text()
 
 
+def test_benchmark_compares_layerwise_with_causal(tiny_llama, tmp_path):
+    write_dev(tmp_path)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tiny_llama),
+         "--data", str(tmp_path / "dev.spacy"), "--n-docs", "8", "--batch-docs", "4", "--repeats", "1",
+         "--variants", "ours-causal-infer,ours-layerwise1-infer", "--out", str(tmp_path / "bench")],
+        check=True, capture_output=True, text=True,
+    )
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["variant"] for r in report["results"]] == ["ours-causal-infer", "ours-layerwise1-infer"]
+    assert set(report["ratios"]) == {"ours-layerwise1-infer / ours-causal-infer"}
+
+
 def test_benchmark_names_an_unknown_variant_before_running_any(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--model", str(tmp_path / "never-built"),
