@@ -55,7 +55,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
             "The transformer has no weights yet: call nlp.initialize() before "
             "using a pipeline built from a config."
         )
-    nested_spans = model.attrs["get_spans"](docs)
+    # a span without tokens (doc_spans.v1 on an empty Doc) has no features, and
+    # spacy-transformers' split_by_doc skips it without counting its row
+    nested_spans = [[span for span in doc_spans if len(span)] for doc_spans in model.attrs["get_spans"](docs)]
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     if not flat_spans:
         return FullTransformerBatch.empty(len(docs)), lambda d_output: docs

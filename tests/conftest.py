@@ -165,11 +165,15 @@ def make_nlp(model_path, attention="bidirectional", get_spans=None, with_ner=Tru
 
 def token_vectors(nlp, texts):
     """Per doc, the (n_tokens, width) transformer features the NER sees: the mean
-    of each token's aligned pieces, all docs run as one padded batch."""
+    of each token's aligned pieces, all docs run as one padded batch (None for a
+    doc without tokens)."""
     docs = [nlp.make_doc(t) for t in texts]
     batch = nlp.get_pipe("transformer").model.predict(docs)
     vectors = []
     for data in batch.doc_data:
+        if "last_hidden_state" not in data.model_output:
+            vectors.append(None)
+            continue
         hidden = data.model_output.last_hidden_state.reshape(-1, data.width)
         starts = numpy.concatenate([[0], numpy.cumsum(data.align.lengths)[:-1]])
         rows = [hidden[data.align.dataXd[s : s + n]].mean(axis=0) for s, n in zip(starts, data.align.lengths)]

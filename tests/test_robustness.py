@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.training import Example
 
-from conftest import make_nlp
+from conftest import make_nlp, token_vectors
 
 FIXED = {
     "empty": "",
@@ -86,6 +86,22 @@ def test_million_character_document_is_windowed(trained):
     doc = trained(text)
     check_doc(doc)
     assert len(doc.ents) > 1000  # the NER sees every window, not only the first
+
+
+def test_an_empty_doc_in_a_batch_leaves_the_others_as_they_are_alone(tiny_llama):
+    """doc_spans.v1 gives an empty Doc a span without tokens; it must not shift the
+    rows of the docs after it (it did: an IndexError, or another doc's features)."""
+    nlp = make_nlp(tiny_llama, get_spans={"@span_getters": "spacy-transformers.doc_spans.v1"})
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("Peter flew"), {"entities": [(0, 5, "PER")]})])
+    texts = ["Peter Smith flew", "", "to London today .", ""]
+    together = token_vectors(nlp, texts)
+    assert together[1] is None and together[3] is None
+    for i in (0, 2):
+        numpy.testing.assert_allclose(together[i], token_vectors(nlp, [texts[i]])[0], rtol=1e-4, atol=1e-5)
+    docs = list(nlp.pipe(texts))
+    assert [len(doc) for doc in docs] == [3, 0, 4, 0]
+    for doc in docs:
+        check_doc(doc)
 
 
 def test_overlong_span_warns_and_still_covers_tokens(tiny_llama):
