@@ -10,7 +10,7 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
-from thinc.api import Model, PyTorchShim, get_torch_default_device, xp2torch
+from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, xp2torch
 from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -135,7 +135,10 @@ class LlamaShim(PyTorchShim):
         tokenizer.model_max_length = settings.max_length
         self.tokenizer = tokenizer
         self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
-        self._model = encoder.to(get_torch_default_device())
+        device = get_torch_default_device()
+        self._model = encoder.to(device)
+        self._grad_scaler = PyTorchGradScaler(enabled=needs_loss_scaling(settings.dtype, device))
+        self._grad_scaler.to_(device)
 
     def finish_update(self, optimizer) -> None:
         """thinc's Adam as one torch AdamW step (spacy_llama_ner.optimizer); any
@@ -184,6 +187,13 @@ class LlamaShim(PyTorchShim):
         tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
         self._attach(tokenizer, backbone)
         return self
+
+
+def needs_loss_scaling(dtype: str, device: torch.device) -> bool:
+    """float16 gradients underflow to zero without loss scaling; thinc's scaler
+    (scale, unscale, skip an overflowed step) runs on CUDA only. bfloat16 has
+    float32's range and needs none."""
+    return dtype == "float16" and device.type == "cuda"
 
 
 def choose_pad_id(tokenizer, pad_token: Optional[str]) -> int:

@@ -107,6 +107,17 @@ def test_dtype_the_device_cannot_run(tiny_llama, monkeypatch):
     assert "dtype: float16 does not run on cpu" in message and "float32" in message
 
 
+@pytest.mark.parametrize("dtype,device,scaled", [
+    ("float16", "cuda", True), ("bfloat16", "cuda", False), ("float32", "cuda", False), ("float16", "cpu", False),
+])
+def test_float16_on_a_gpu_trains_with_loss_scaling(dtype, device, scaled):
+    import torch
+
+    from spacy_llama_ner.model import needs_loss_scaling
+
+    assert needs_loss_scaling(dtype, torch.device(device)) is scaled
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_reduced_precision_runs_and_keeps_trainable_weights_float32(tiny_llama, dtype):
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
