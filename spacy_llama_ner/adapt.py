@@ -29,7 +29,7 @@ import torch
 
 from .conll import ConllFormatError, read_utf8
 from .encoder import LlamaEncoder
-from .loading import check_llama_family, load_tokenizer, resolve_source
+from .loading import check_llama_family, load_model_config, load_tokenizer, resolve_source
 from .settings import ConfigError
 
 
@@ -115,7 +115,7 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
           lora_alpha: Optional[int] = None, bidirectional_from_layer: int = 0, held_out: float = 0.05,
           eval_every: int = 100, seed: int = 0, progress_bar: bool = True) -> dict:
     from tqdm import tqdm
-    from transformers import AutoConfig, AutoModelForCausalLM, get_linear_schedule_with_warmup
+    from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
     for name, value, low in (("--steps", steps, 1), ("--batch-size", batch_size, 1), ("--max-length", max_length, 2),
                              ("--eval-every", eval_every, 1), ("--lora-r", lora_r, 0)):
@@ -128,7 +128,7 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     texts = read_texts(text)
     source, gguf_file = resolve_source(model)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    config = AutoConfig.from_pretrained(source, **kwargs)
+    config = load_model_config(source, model, kwargs)
     check_llama_family(config, model)
     layers = config.num_hidden_layers
     if not 0 <= bidirectional_from_layer < layers:

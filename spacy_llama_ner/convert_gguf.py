@@ -13,6 +13,7 @@ from transformers import AutoModel
 from wasabi import msg
 
 from .loading import resolve_source, check_gguf_architecture, load_tokenizer
+from .settings import ConfigError
 
 
 def convert_gguf(gguf_path: Path, output_dir: Path) -> Path:
@@ -39,7 +40,10 @@ def main(argv=None):
     parser.add_argument("gguf_path", type=Path)
     parser.add_argument("output_dir", type=Path)
     args = parser.parse_args(argv)
-    convert_gguf(args.gguf_path, args.output_dir)
+    try:
+        convert_gguf(args.gguf_path, args.output_dir)
+    except (FileNotFoundError, ConfigError) as err:
+        msg.fail(str(err), exits=1)
 
 
 if __name__ == "__main__":

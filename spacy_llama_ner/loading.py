@@ -28,7 +28,7 @@ def load_backbone(settings: BackboneSettings) -> Tuple[PreTrainedTokenizerFast, 
     source, gguf_file = resolve_source(settings.name)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     where = f"{source}/{gguf_file}" if gguf_file else source
-    config = _load_config(source, where, kwargs)
+    config = load_model_config(source, where, kwargs)
     check_llama_family(config, where)
     tokenizer = load_tokenizer(source, where, kwargs)
     msg.info(f"Loading {config.model_type} backbone from {where}" + (" (de-quantizing GGUF)" if gguf_file else ""))
@@ -86,7 +86,8 @@ def storage_dtype(settings: BackboneSettings) -> torch.dtype:
     return TORCH_DTYPES[settings.dtype] if settings.lora else torch.float32
 
 
-def _load_config(source: str, where: str, kwargs) -> PretrainedConfig:
+def load_model_config(source: str, where: str, kwargs) -> PretrainedConfig:
+    """The model's config, or a ConfigError naming `where` and what to do."""
     try:
         if kwargs.get("gguf_file"):
             check_gguf_architecture(Path(source) / kwargs["gguf_file"])

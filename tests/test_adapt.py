@@ -57,7 +57,10 @@ def test_same_seed_same_run_and_full_weights_work(tiny_lm, text_file, tmp_path):
     assert logs[0][-1]["held_out_loss"] < logs[0][0]["held_out_loss"]
 
 
-def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys):
+def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
     full = tmp_path / "full"
     full.mkdir()
     (full / "x").write_text("x")
@@ -70,6 +73,8 @@ def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys):
          "--bidirectional-from-layer must be from 0 to 3 (the model has 4 layers)"),
         ((tmp_path / "nope", text_file, tmp_path / "o3"), "model path not found"),
         ((tiny_lm, latin1, tmp_path / "o4"), f"{latin1}:2: not UTF-8 (byte 0xf1)"),
+        (("meta-llama/Llama-3.2-1B", text_file, tmp_path / "o5"), "HF_HUB_OFFLINE=1"),
+        ((broken, text_file, tmp_path / "o6"), "not a readable GGUF file"),
     ]
     for args, message in cases:
         assert run_adapt(*args) == 1

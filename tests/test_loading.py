@@ -137,3 +137,16 @@ def test_pad_token_setting(tiny_llama):
     assert shim.pad_id == shim.tokenizer.convert_tokens_to_ids("</s>")
     assert "pad_token: '<nope>' is not in the tokenizer's vocabulary" in init_error(tiny_llama, pad_token="<nope>")
 
+
+
+def test_convert_gguf_names_a_broken_or_missing_file_and_writes_nothing(tmp_path, capsys):
+    from spacy_llama_ner.convert_gguf import main as convert_main
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    for path, message in ((broken, "not a readable GGUF file"), (tmp_path / "missing.gguf", "GGUF file not found")):
+        with pytest.raises(SystemExit) as exit_info:
+            convert_main([str(path), str(tmp_path / "out")])
+        assert exit_info.value.code == 1
+        assert message in " ".join(capsys.readouterr().out.split())  # wasabi wraps long lines
+        assert not (tmp_path / "out").exists()
