@@ -4,6 +4,7 @@ from typing import Callable, Optional
 
 from spacy.language import Language
 from spacy.tokens import DocBin
+from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 from wasabi import msg
 
@@ -22,9 +23,10 @@ def create_check_ner_labels(corpus_path: Optional[str], component: str = "ner") 
             return nlp
         known = set(nlp.get_pipe(component).labels)
         found = {}
-        for doc in DocBin().from_disk(corpus_path).get_docs(nlp.vocab):
-            for ent in doc.ents:
-                found.setdefault(ent.label_, ent.text)
+        for path in walk_corpus(corpus_path, ".spacy"):  # a .spacy file or a directory of them, as spaCy reads it
+            for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
+                for ent in doc.ents:
+                    found.setdefault(ent.label_, ent.text)
         unknown = sorted(set(found) - known)
         if unknown:
             examples = ", ".join(f"{label} (e.g. {found[label]!r})" for label in unknown)

@@ -23,6 +23,20 @@ def test_unknown_training_labels_are_named(tmp_path):
     assert create_check_ner_labels(str(path))(nlp) is nlp
 
 
+def test_a_corpus_directory_is_checked_file_by_file(tmp_path):
+    """spaCy's corpus reader takes a directory of .spacy files; so does the check."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner").add_label("PER")
+    nlp.initialize()
+    for i, (word, label) in enumerate([("Peter", "PER"), ("Aspirin", "DRUG")]):
+        doc = Doc(nlp.vocab, words=[word, "works"])
+        doc.ents = [Span(doc, 0, 1, label)]
+        (tmp_path / "train" / f"part{i}").mkdir(parents=True)
+        DocBin(docs=[doc]).to_disk(tmp_path / "train" / f"part{i}" / "docs.spacy")
+    with pytest.raises(ValueError, match=r"DRUG \(e.g. 'Aspirin'\)"):
+        create_check_ner_labels(str(tmp_path / "train"))(nlp)
+
+
 
 def test_a_config_with_no_training_path_initializes_from_examples(tiny_llama):
     """A custom training loop: our config with paths.train = null, initialized from
