@@ -34,6 +34,12 @@ class LoraSettings:
             raise ConfigError(
                 "lora", f"unknown key(s) {unknown}; allowed keys: {list(LORA_KEYS)}"
             )
+        targets = cfg.get("target_modules", DEFAULT_LORA_TARGETS)
+        if isinstance(targets, str) or not isinstance(targets, (list, tuple)):
+            raise ConfigError(
+                "lora.target_modules",
+                f"must be a list of module names such as {list(DEFAULT_LORA_TARGETS)}, got {targets!r}",
+            )
         settings = cls(**{k: (list(v) if k == "target_modules" else v) for k, v in cfg.items()})
         if not isinstance(settings.r, int) or isinstance(settings.r, bool) or settings.r < 1:
             raise ConfigError("lora.r", f"must be a whole number >= 1, got {settings.r!r}")
@@ -89,6 +95,12 @@ class BackboneSettings:
             raise ConfigError(
                 "attn_implementation",
                 f"got {self.attn_implementation!r}; allowed values: {list(ATTN_IMPLEMENTATIONS)}",
+            )
+        if self.attn_implementation == "flash_attention_2" and self.dtype == "float32":
+            raise ConfigError(
+                "attn_implementation",
+                'flash_attention_2 computes in bfloat16 or float16 only; set dtype = "bfloat16" '
+                '(or "float16"), or use attn_implementation = "sdpa"',
             )
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ConfigError("max_length", f"must be a whole number >= 8, got {self.max_length!r}")

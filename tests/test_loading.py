@@ -35,6 +35,9 @@ def test_unknown_attention_value_names_allowed_values():
         ("lora", {"rank": 8}, "lora: unknown key(s) ['rank']; allowed keys: ['r', 'alpha', 'dropout', 'target_modules']"),
         ("lora", {"r": 0}, "lora.r: must be a whole number >= 1"),
         ("lora", {"dropout": 1.5}, "lora.dropout: must be in [0, 1)"),
+        ("lora", {"target_modules": "q_proj"}, "lora.target_modules: must be a list of module names"),
+        ("lora", {"target_modules": 3}, "lora.target_modules: must be a list of module names"),
+        ("attn_implementation", "flash_attention_2", 'flash_attention_2 computes in bfloat16 or float16 only; set dtype = "bfloat16"'),
     ],
 )
 def test_invalid_settings_are_named(key, value, expected):
