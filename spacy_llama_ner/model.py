@@ -176,6 +176,7 @@ class LlamaShim(PyTorchShim):
             )
         if not msg["loaded"]:
             return self
+        check_dtype_runs(self.settings.dtype, get_torch_default_device())
         if "lora" in msg:  # absent in pipelines saved before the settings were stored
             serialization.check_lora_unchanged(msg["lora"], self.settings.lora)
         config = serialization.config_from_dict(msg["config"])

@@ -110,6 +110,22 @@ def test_dtype_the_device_cannot_run(tiny_llama, monkeypatch):
     assert "dtype: float16 does not run on cpu" in message and "float32" in message
 
 
+def test_a_saved_pipeline_checks_its_dtype_on_load_too(tiny_llama, tmp_path, monkeypatch):
+    import spacy
+    import torch
+
+    nlp = make_nlp(tiny_llama, with_ner=False, dtype="float16")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "pipeline")
+
+    def no_half(*args, **kwargs):
+        raise RuntimeError("autocast: float16 is not supported here")
+
+    monkeypatch.setattr(torch, "autocast", no_half)
+    with pytest.raises(ConfigError, match="dtype: float16 does not run on cpu"):
+        spacy.load(tmp_path / "pipeline")
+
+
 @pytest.mark.parametrize("dtype,device,scaled", [
     ("float16", "cuda", True), ("bfloat16", "cuda", False), ("float32", "cuda", False), ("float16", "cpu", False),
 ])
