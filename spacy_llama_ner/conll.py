@@ -52,7 +52,6 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
     each one after a -DOCSTART- line start a document."""
     words: List[str] = []
     tags: List[str] = []
-    first_line = 0
     new_document = True
     # universal newlines (\n, \r\n, \r), as open() reads text; str.splitlines would also
     # split at \x0b, \x1c or U+2028 inside a word
@@ -62,7 +61,7 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
             docstart = bool(line.strip()) and line.split(maxsplit=1)[0] == "-DOCSTART-"
             if not line.strip() or docstart:
                 if words:
-                    yield new_document, words, tags_to_spans(tags, path, first_line)
+                    yield new_document, words, tags_to_spans(tags)
                     new_document = False
                 new_document = new_document or docstart
                 words, tags = [], []
@@ -78,12 +77,10 @@ def read_conll_with_breaks(path: Path) -> Iterator[Tuple[bool, List[str], List[T
                     path, line_no,
                     f"last column {tag!r} is not an NER tag (O, B-TYPE, I-TYPE, E-TYPE, S-TYPE, L-TYPE or U-TYPE)",
                 )
-            if not words:
-                first_line = line_no
             words.append(columns[0].strip())
             tags.append(tag)
     if words:
-        yield new_document, words, tags_to_spans(tags, path, first_line)
+        yield new_document, words, tags_to_spans(tags)
 
 
 def read_utf8(path: Path) -> str:
@@ -104,7 +101,7 @@ def is_tag(column: str) -> bool:
     return column == "O" or bool(TAG.match(column))
 
 
-def tags_to_spans(tags: List[str], path="<tags>", line_no: int = 0) -> List[Tuple[int, int, str]]:
+def tags_to_spans(tags: List[str]) -> List[Tuple[int, int, str]]:
     """Entity spans from IOB1, IOB2, IOBES or BILUO tags. An entity starts at B-X or
     S-X, or at I-X/E-X that does not continue an entity of type X (IOB1)."""
     spans: List[Tuple[int, int, str]] = []
