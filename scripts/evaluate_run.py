@@ -6,14 +6,16 @@ Writes entity P/R/F (overall and per type), inference words per second (spaCy's
 own measurement during `spacy evaluate`), peak RSS of this process, and the
 parameter counts (total and trainable) of every component.
 """
+import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
 import spacy
-from spacy.cli.evaluate import evaluate
+from spacy.training import Corpus
+from spacy.util import fix_random_seed
+from wasabi import msg
 
 
 def parameter_counts(nlp):
@@ -34,32 +36,42 @@ def parameter_counts(nlp):
     return total, trainable
 
 
-def main(pipeline: str, corpus: str, output: str, *args: str) -> None:
-    gpu_id = int(args[args.index("--gpu-id") + 1]) if "--gpu-id" in args else -1
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("pipeline", type=Path)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (-1: CPU)")
+    args = parser.parse_args(argv)
+    for what, path in (("pipeline", args.pipeline), ("corpus", args.corpus)):
+        if not path.exists():
+            msg.fail(f"{what} not found: {path.resolve()}", exits=1)
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
     start = time.time()
-    scores = evaluate(pipeline, corpus, use_gpu=gpu_id, silent=True)
+    # what `spacy evaluate` does, with the pipeline loaded once for its scores and its size
+    fix_random_seed()
+    nlp = spacy.load(args.pipeline)
+    scores = nlp.evaluate(list(Corpus(args.corpus)(nlp)))
     wall = time.time() - start
-    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    total, trainable = parameter_counts(spacy.load(pipeline))
+    total, trainable = parameter_counts(nlp)
     result = {
-        "pipeline": pipeline,
-        "corpus": corpus,
+        "pipeline": str(args.pipeline),
+        "corpus": str(args.corpus),
         "ents_p": scores["ents_p"],
         "ents_r": scores["ents_r"],
         "ents_f": scores["ents_f"],
         "ents_per_type": scores["ents_per_type"],
         "words_per_second": round(scores["speed"]),
         "evaluate_wall_s": round(wall, 1),
-        "peak_rss_mb": peak_rss_mb,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "parameters_total": total,
         "parameters_trainable": trainable,
     }
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(json.dumps(result, indent=2))
-    print(f"{pipeline}: F1 {result['ents_f']:.3f}, {result['words_per_second']} words/s")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(f"{args.pipeline}: F1 {result['ents_f']:.3f}, {result['words_per_second']} words/s")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
