@@ -50,6 +50,14 @@ def pop_option(args: list, name: str, default=None):
     return value
 
 
+def int_option(args: list, name: str, default: int) -> int:
+    value = pop_option(args, name, default)
+    try:
+        return int(value)
+    except ValueError:
+        msg.fail(f"{name}: expected a whole number, got {value!r}", exits=1)
+
+
 def eval_frequency_for(max_steps: int, eval_frequency: int) -> int:
     """An evaluation frequency that divides max_steps, so the last step is evaluated
     (spaCy evaluates only when step % eval_frequency == 0): the divisor closest to
@@ -141,9 +149,9 @@ def train_timed(config_path: Path, output: Path, gpu_id: int, overrides: dict) -
 
 def main(config: str, output: str, *args: str) -> None:
     args = list(args)
-    gpu_id = int(pop_option(args, "--gpu-id", -1))
+    gpu_id = int_option(args, "--gpu-id", -1)
     gpu_config = pop_option(args, "--gpu-config")
-    max_steps = int(pop_option(args, "--max-steps", 0))
+    max_steps = int_option(args, "--max-steps", 0)
     init_from = pop_option(args, "--init-from")
     record = pop_option(args, "--record")
     if gpu_id >= 0 and gpu_config:
@@ -166,7 +174,8 @@ def main(config: str, output: str, *args: str) -> None:
         "init_from": init_from,
         # learning curves continue the source's: this run's step 0 is the source's step
         "init_from_step": source_step(init_from) if init_from else None,
-        "seed": overrides.get("system.seed"),
+        # the seed it trained with, from the config spaCy saved with the pipeline
+        "seed": load_config(Path(output) / "model-best" / "config.cfg", interpolate=False)["system"]["seed"],
         "started": started,
         "train_wall_s": round(init_s + loop_s, 1),
         "init_s": round(init_s, 1),

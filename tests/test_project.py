@@ -292,3 +292,22 @@ def test_demo_and_variants_workflows(project, tmp_path_factory, tmp_path):
     wrong = subprocess.run([sys.executable, "scripts/evaluate_all.py", "training/demo", "corpus/demo/test.spacy", "--only", "echo-s7"],
                            capture_output=True, text=True, cwd=project_dir)
     assert wrong.returncode != 0 and "--only: no trained run echo-s7 in training/demo" in wrong.stderr
+
+
+def test_train_run_records_the_config_seed_and_names_a_bad_number(project, tiny_llama, tmp_path):
+    """scripts/train_run.py on its own: run.json's seed is the one the pipeline trained
+    with, also when no --system.seed is given; a non-number option is named."""
+    from spacy_llama_ner.conll import conll_to_docbin
+
+    project_dir, data = project
+    for split in ("train", "dev"):
+        conll_to_docbin(data / f"{split}.txt").to_disk(tmp_path / f"{split}.spacy")
+    script = [sys.executable, "scripts/train_run.py", "configs/ner_bidirectional.cfg", str(tmp_path / "out")]
+    paths = ["--paths.model", str(tiny_llama), "--paths.train", str(tmp_path / "train.spacy"),
+             "--paths.dev", str(tmp_path / "dev.spacy")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    bad = subprocess.run(script + ["--max-steps", "ten", *paths], capture_output=True, text=True, cwd=project_dir, env=env)
+    assert bad.returncode == 1 and "--max-steps: expected a whole number, got 'ten'" in bad.stdout
+    subprocess.run(script + ["--max-steps", "2", *paths], check=True, capture_output=True, text=True, cwd=project_dir, env=env)
+    config_seed = spacy.util.load_config(ROOT / "configs" / "ner_bidirectional.cfg", interpolate=False)["system"]["seed"]
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["seed"] == config_seed
