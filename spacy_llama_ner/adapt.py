@@ -140,7 +140,15 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     mask_id = mask_id_of(tokenizer)
 
     torch.manual_seed(seed)
-    lm = AutoModelForCausalLM.from_pretrained(source, torch_dtype=torch.float32, attn_implementation="sdpa", **kwargs)
+    lm, loading = AutoModelForCausalLM.from_pretrained(
+        source, torch_dtype=torch.float32, attn_implementation="sdpa", output_loading_info=True, **kwargs
+    )
+    if "lm_head.weight" in loading["missing_keys"] and not config.tie_word_embeddings:
+        raise AdaptError(
+            f"{model} has no LM head (a backbone saved without it, e.g. by spacy_llama_ner.convert_gguf, "
+            "and its embeddings are not tied): masked next-token prediction needs the trained head. "
+            "Give the .gguf file or the original model directory instead"
+        )
     if lora_r:
         from peft import LoraConfig, get_peft_model
 

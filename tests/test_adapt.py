@@ -57,7 +57,7 @@ def test_same_seed_same_run_and_full_weights_work(tiny_lm, text_file, tmp_path):
     assert logs[0][-1]["held_out_loss"] < logs[0][0]["held_out_loss"]
 
 
-def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys, monkeypatch):
+def test_mistakes_are_named(tiny_lm, tiny_llama, text_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x00" * 64)
@@ -75,6 +75,7 @@ def test_mistakes_are_named(tiny_lm, text_file, tmp_path, capsys, monkeypatch):
         ((tiny_lm, latin1, tmp_path / "o4"), f"{latin1}:2: not UTF-8 (byte 0xf1)"),
         (("meta-llama/Llama-3.2-1B", text_file, tmp_path / "o5"), "HF_HUB_OFFLINE=1"),
         ((broken, text_file, tmp_path / "o6"), "not a readable GGUF file"),
+        ((tiny_llama, text_file, tmp_path / "o7"), "has no LM head"),
     ]
     for args, message in cases:
         assert run_adapt(*args) == 1
