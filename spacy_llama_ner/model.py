@@ -124,6 +124,10 @@ class LlamaShim(PyTorchShim):
 
     def _attach(self, tokenizer, backbone: torch.nn.Module) -> None:
         settings = self.settings
+        config = backbone.config
+        # Qwen2 configs name a window but use it only with use_sliding_window
+        window = getattr(config, "sliding_window", None) if getattr(config, "use_sliding_window", True) else None
+        settings.check_attention_window(window)
         if settings.freeze_embeddings:
             backbone.get_input_embeddings().weight.requires_grad_(False)
         encoder = LlamaEncoder(

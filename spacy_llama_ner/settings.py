@@ -126,6 +126,17 @@ class BackboneSettings:
             )
         return checkpointing
 
+    def check_attention_window(self, sliding_window: Optional[int]) -> None:
+        """A model that attends within a sliding window (Mistral v0.1: 4,096 pieces)
+        would see all of a longer span with sdpa or eager, since we build the masks
+        ourselves; so spans stay within the window."""
+        if sliding_window and self.max_length > sliding_window:
+            raise ConfigError(
+                "max_length",
+                f"is {self.max_length} but the model attends within a window of {sliding_window} pieces; "
+                f"allowed values: 8 to {sliding_window}",
+            )
+
     def causal_layers(self, num_layers: int) -> List[bool]:
         """For each decoder layer, whether it attends only to the left (echo keeps
         every layer causal: the repeated span gives it the right context)."""

@@ -169,3 +169,19 @@ def test_convert_gguf_names_a_broken_or_missing_file_and_writes_nothing(tmp_path
         assert exit_info.value.code == 1
         assert message in " ".join(capsys.readouterr().out.split())  # wasabi wraps long lines
         assert not (tmp_path / "out").exists()
+
+
+def test_spans_stay_within_a_sliding_attention_window(tmp_path):
+    """Mistral v0.1 attends within a window; our own masks would let a longer span
+    see past it, so max_length above the window is refused, naming both."""
+    import json
+
+    from conftest import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "mistral", family="mistral")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "sliding_window": 64}))
+    message = init_error(model, max_length=128)
+    assert "max_length: is 128 but the model attends within a window of 64 pieces; allowed values: 8 to 64" in message
+    nlp = make_nlp(model, with_ner=False, max_length=64)
+    nlp.initialize()
