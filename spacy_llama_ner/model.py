@@ -132,9 +132,9 @@ class LlamaShim(PyTorchShim):
             backbone.get_input_embeddings().weight.requires_grad_(False)
         encoder = LlamaEncoder(
             backbone,
-            settings.causal_layers(backbone.config.num_hidden_layers),
+            settings.causal_layers(config.num_hidden_layers),
             compute_dtype=TORCH_DTYPES[settings.dtype],
-            checkpoint_layers=settings.checkpointed_layers(backbone.config.num_hidden_layers),
+            checkpoint_layers=settings.checkpointed_layers(config.num_hidden_layers),
         )
         tokenizer.model_max_length = settings.max_length
         self.tokenizer = tokenizer
