@@ -3,7 +3,7 @@
     python scripts/evaluate_run.py PIPELINE_DIR CORPUS.spacy OUTPUT.json [--gpu-id N]
 
 Writes entity P/R/F (overall and per type), inference words per second (spaCy's
-own measurement during `spacy evaluate`), peak RSS of this process, and the
+own measurement, as `spacy evaluate` makes it), peak RSS of this process, and the
 parameter counts (total and trainable) of every component.
 """
 import argparse
