@@ -10,7 +10,7 @@ from typing import Callable, List, Optional, Tuple
 import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
-from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, xp2torch
+from thinc.api import Model, PyTorchShim, get_torch_default_device, xp2torch
 from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -91,6 +91,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
 
     def backprop(d_output: FullTransformerBatch) -> List[Doc]:
         d_hidden = d_output.model_output.to_tuple()[0]
+        d_hidden = shim.loss_scaler.scale(d_hidden)  # unscaled once per optimizer step
         backprop_torch(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
         return docs
 
@@ -106,6 +107,7 @@ class LlamaShim(PyTorchShim):
         self.tokenizer = None
         self.pad_id: Optional[int] = None
         self._adam_step = TorchAdamStep()
+        self.loss_scaler = torch.amp.GradScaler(enabled=False)
 
     @property
     def is_loaded(self) -> bool:
@@ -141,21 +143,22 @@ class LlamaShim(PyTorchShim):
         self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
         device = get_torch_default_device()
         self._model = encoder.to(device)
-        self._grad_scaler = PyTorchGradScaler(enabled=needs_loss_scaling(settings.dtype, device))
-        self._grad_scaler.to_(device)
+        self.loss_scaler = torch.amp.GradScaler(device.type, enabled=needs_loss_scaling(settings.dtype))
 
     def finish_update(self, optimizer) -> None:
         """thinc's Adam as one torch AdamW step (spacy_llama_ner.optimizer); any
         other optimizer through thinc's per-parameter path."""
-        if not runs_as_torch_adamw(optimizer):
-            return super().finish_update(optimizer)
-        if not self._grad_scaler.found_inf:  # an overflowed float16 step is skipped, as thinc does
-            self._adam_step.step([p for p in self._model.parameters() if p.requires_grad], optimizer)
+        if runs_as_torch_adamw(optimizer):
+            self._adam_step.step([p for p in self._model.parameters() if p.requires_grad], optimizer, self.loss_scaler)
+        elif self.loss_scaler.is_enabled():
+            raise ConfigError(
+                "dtype",
+                'float16 trains with loss scaling, which needs thinc\'s Adam as spaCy configures it by default '
+                "([training.optimizer] @optimizers = \"Adam.v1\" with use_averages = false, and L2_is_weight_decay = true "
+                'if L2 is set); use that optimizer, or dtype = "bfloat16" or "float32"',
+            )
         else:
-            for parameter in self._model.parameters():
-                if parameter.grad is not None:
-                    parameter.grad.zero_()
-        self._grad_scaler.update()
+            super().finish_update(optimizer)
 
     def to_bytes(self):
         """A msgpack-ready dict (not one bytes blob): thinc packs it as it is, so
@@ -194,11 +197,10 @@ class LlamaShim(PyTorchShim):
         return self
 
 
-def needs_loss_scaling(dtype: str, device: torch.device) -> bool:
-    """float16 gradients underflow to zero without loss scaling; thinc's scaler
-    (scale, unscale, skip an overflowed step) runs on CUDA only. bfloat16 has
+def needs_loss_scaling(dtype: str) -> bool:
+    """float16 gradients underflow to zero without loss scaling; bfloat16 has
     float32's range and needs none."""
-    return dtype == "float16" and device.type == "cuda"
+    return dtype == "float16"
 
 
 def choose_pad_id(tokenizer, pad_token: Optional[str]) -> int:

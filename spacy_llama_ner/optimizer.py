@@ -8,8 +8,11 @@ one fused torch step (on the CPU too: 0.11 s for SmolLM2's 135 M parameters on o
 thinc's optimizer, at every step, what spaCy's config sets: the scheduled learning
 rate, the betas, eps, the decoupled weight decay (`L2` with `L2_is_weight_decay`) and
 the gradient clipping (thinc clips each parameter's gradient to norm `grad_clip`).
-Any other optimizer setting (RAdam, averages, L2 as a gradient term, plain SGD)
-keeps thinc's own per-parameter path.
+With float16 the loss is scaled (torch's GradScaler): the step unscales the
+gradients once, after every micro-batch of `accumulate_gradient` has added its
+own, and skips a step whose gradients overflowed, as torch's recipe does. Any
+other optimizer setting (RAdam, averages, L2 as a gradient term, plain SGD) keeps
+thinc's own per-parameter path.
 """
 import math
 from typing import List, Optional
@@ -52,9 +55,11 @@ class TorchAdamStep:
             and all(p is q and p.data_ptr() == v.data_ptr() for p, q, v in zip(parameters, self._parameters, self._views))
         )
 
-    def step(self, parameters: List[torch.nn.Parameter], optimizer: Optimizer) -> None:
+    def step(self, parameters: List[torch.nn.Parameter], optimizer: Optimizer,
+             loss_scaler: Optional[torch.amp.GradScaler] = None) -> None:
         """One update of `parameters` (all the trainable ones; those without a
-        gradient this step are left alone, as thinc leaves them)."""
+        gradient this step are left alone, as thinc leaves them). `loss_scaler`:
+        the scaler that scaled the backward passes' gradients, if one did."""
         if not self._current(parameters, optimizer):
             self._for, self._parameters = optimizer, list(parameters)
             self._views = [p.data for p in parameters]
@@ -67,8 +72,17 @@ class TorchAdamStep:
                 grads.append(parameter.grad)
         if not grads:
             return
+        scaled = loss_scaler is not None and loss_scaler.is_enabled()
+        if scaled:
+            loss_scaler.unscale_(self._torch)
+        norms = torch._foreach_norm(grads) if optimizer.grad_clip or scaled else []
+        if scaled:
+            overflowed = not bool(torch.isfinite(torch.stack(norms)).all())
+            loss_scaler.update()  # a smaller scale after an overflow, a larger one after many good steps
+            if overflowed:  # skipped, as thinc skips it: no update, no step counted
+                torch._foreach_zero_(grads)
+                return
         if optimizer.grad_clip:
-            norms = torch._foreach_norm(grads)
             scales = [torch.clamp(optimizer.grad_clip / (norm + 1e-12), max=1.0) for norm in norms]
             torch._foreach_mul_(grads, scales)
         # this step's values (any of them may be a schedule). thinc adds eps to the

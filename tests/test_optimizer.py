@@ -10,6 +10,7 @@ from thinc.api import Adam, PyTorchShim, RAdam, SGD
 
 from conftest import TRAIN, make_nlp
 from spacy_llama_ner.optimizer import TorchAdamStep, runs_as_torch_adamw
+from spacy_llama_ner.settings import ConfigError
 
 
 def thinc_adam(**settings):
@@ -96,3 +97,88 @@ def test_a_pipeline_trains_the_same_with_the_torch_step_as_with_thincs_own(tiny_
         torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=1e-6, msg=key)  # steps of 1e-3 each
     for run in losses:
         assert run[-1] < run[0] / 2
+
+
+def accumulated_update(nlp, examples, optimizer, micro_batches: int) -> None:
+    """One optimizer step over `micro_batches` parts of `examples`, as spaCy's
+    training loop runs `accumulate_gradient`."""
+    size = len(examples) // micro_batches
+    for i in range(micro_batches):
+        nlp.update(examples[i * size:(i + 1) * size], sgd=False, drop=0.0)
+    for _, pipe in nlp.pipeline:
+        pipe.finish_update(optimizer)
+
+
+def test_loss_scaling_unscales_accumulated_gradients_once(tiny_llama):
+    """float16's loss scaling: each micro-batch's backward pass adds scaled gradients,
+    the optimizer step unscales their sum once. With float32 compute the scale (a
+    power of two) cancels exactly, so training with the scaler on matches training
+    with it off, two micro-batches per step; unscaling after each backward pass
+    would shrink the first micro-batch's gradients by the scale a second time."""
+    from spacy.util import fix_random_seed
+
+    weights = []
+    for scale in (None, 2.0**16):
+        fix_random_seed(0)
+        nlp = make_nlp(tiny_llama)
+        examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+        nlp.initialize(lambda: examples)
+        shim = nlp.get_pipe("transformer").model.shims[0]
+        if scale:
+            shim.loss_scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+        optimizer = Adam(0.001, grad_clip=1.0, use_averages=False)
+        for _ in range(3):
+            accumulated_update(nlp, examples, optimizer, micro_batches=2)
+        assert shim.loss_scaler.get_scale() == (scale or 1.0)  # no overflow: the scale stayed
+        weights.append(copy.deepcopy(shim._model.backbone.state_dict()))
+    plain, scaled = weights
+    for key in plain:
+        torch.testing.assert_close(scaled[key], plain[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_an_overflowed_step_is_skipped_and_the_scale_lowered(tiny_llama):
+    nlp = make_nlp(tiny_llama)
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+    nlp.initialize(lambda: examples)
+    shim = nlp.get_pipe("transformer").model.shims[0]
+    shim.loss_scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # float32 gradients overflow
+    backbone = shim._model.backbone
+    before = copy.deepcopy(backbone.state_dict())
+    accumulated_update(nlp, examples, Adam(0.001, use_averages=False), micro_batches=1)
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert all(p.grad is None or not p.grad.any() for p in backbone.parameters())
+    assert shim.loss_scaler.get_scale() == 2.0**126
+
+
+def test_float16_with_an_optimizer_loss_scaling_cannot_drive_is_named(tiny_llama):
+    nlp = make_nlp(tiny_llama, dtype="float16")
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+    nlp.initialize(lambda: examples)
+    with pytest.raises(ConfigError, match=r'dtype: float16 trains with loss scaling.*use_averages = false'):
+        accumulated_update(nlp, examples, RAdam(0.001, use_averages=False), micro_batches=1)
+
+
+def test_float16_learns_with_accumulated_micro_batches(tiny_llama):
+    from spacy.util import fix_random_seed
+
+    fix_random_seed(0)
+    nlp = make_nlp(tiny_llama, dtype="float16")
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+    nlp.initialize(lambda: examples)
+    shim = nlp.get_pipe("transformer").model.shims[0]
+    backbone = shim._model.backbone
+    before = copy.deepcopy(backbone.state_dict())
+    optimizer = Adam(0.001, grad_clip=1.0, use_averages=False)
+    losses = []
+    for _ in range(25):
+        step_losses = {}
+        for half in (examples[: len(examples) // 2], examples[len(examples) // 2:]):
+            nlp.update(half, sgd=False, drop=0.0, losses=step_losses)
+        for _, pipe in nlp.pipeline:
+            pipe.finish_update(optimizer)
+        losses.append(step_losses["ner"])
+    assert shim.loss_scaler.is_enabled()
+    assert 1.0 <= shim.loss_scaler.get_scale() < 2.0**16  # the first steps overflowed and lowered it
+    assert all(not torch.equal(v, before[k]) for k, v in backbone.state_dict().items())  # every weight trained
+    assert losses[-1] < losses[0] / 2
