@@ -1,12 +1,13 @@
-"""Make sure DATA_DIR holds train.txt, dev.txt and test.txt in CoNLL format.
+"""Make sure DATA_DIR holds the training, dev and test files in CoNLL format.
 
-    python scripts/prepare_data.py DATA_DIR [--url URL]
+    python scripts/prepare_data.py DATA_DIR [--url URL] [--files TRAIN DEV TEST]
 
-If the files are there (your own dataset, or a local CoNLL-2003 copy) they are
-used as they are; the script says whether they are the standard CoNLL-2003 files.
-If not, and a URL is given, CoNLL-2003 is downloaded from it (a zip holding
-train.txt, valid.txt or dev.txt, and test.txt) and checked against the MD5 sums of
-the standard files.
+The files are named train.txt, dev.txt and test.txt unless --files names them. If
+they are there (your own dataset, or a local CoNLL-2003 copy) they are used as they
+are; the script says whether they are the standard CoNLL-2003 files. If none is
+there and a URL is given, CoNLL-2003 is downloaded from it (a zip holding
+train.txt, valid.txt or dev.txt, and test.txt), saved under those names and checked
+against the MD5 sums of the standard files.
 """
 import argparse
 import hashlib
@@ -32,7 +33,7 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def download(url: str, data_dir: Path) -> None:
+def download(url: str, data_dir: Path, files: dict) -> None:
     msg.info(f"Downloading CoNLL-2003 from {url}")
     with urllib.request.urlopen(url, timeout=60) as response:
         archive = zipfile.ZipFile(io.BytesIO(response.read()))
@@ -42,8 +43,8 @@ def download(url: str, data_dir: Path) -> None:
         name = next((members[n] for n in ZIP_NAMES[split] if n in members), None)
         if name is None:
             raise SystemExit(f"{url}: no {' or '.join(ZIP_NAMES[split])} in the archive")
-        (data_dir / f"{split}.txt").write_bytes(archive.read(name))
-        if md5(data_dir / f"{split}.txt") != CONLL2003_MD5[split]:
+        (data_dir / files[split]).write_bytes(archive.read(name))
+        if md5(data_dir / files[split]) != CONLL2003_MD5[split]:
             raise SystemExit(f"{url}: {split} file does not match the CoNLL-2003 checksum")
 
 
@@ -51,13 +52,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--url", default=None)
+    parser.add_argument("--files", nargs=3, metavar=("TRAIN", "DEV", "TEST"), default=["train.txt", "dev.txt", "test.txt"],
+                        help="the three files' names in data_dir")
     args = parser.parse_args()
-    missing = [s for s in SPLITS if not (args.data_dir / f"{s}.txt").exists()]
-    if missing and args.url:
-        download(args.url, args.data_dir)
+    files = dict(zip(SPLITS, args.files))
+    missing = [files[s] for s in SPLITS if not (args.data_dir / files[s]).exists()]
+    if len(missing) == len(SPLITS) and args.url:
+        download(args.url, args.data_dir, files)
     elif missing:
-        msg.fail(f"{args.data_dir.resolve()} lacks {', '.join(s + '.txt' for s in missing)}", exits=1)
-    standard = all(md5(args.data_dir / f"{s}.txt") == CONLL2003_MD5[s] for s in SPLITS)
+        msg.fail(f"{args.data_dir.resolve()} lacks {', '.join(missing)}"
+                 + (" (the others are there: no download over your own files)" if len(missing) < len(SPLITS) else ""), exits=1)
+    standard = all(md5(args.data_dir / files[s]) == CONLL2003_MD5[s] for s in SPLITS)
     msg.good(f"{args.data_dir}: " + ("the standard CoNLL-2003 files" if standard else "your own data (not CoNLL-2003)"))
 
 

@@ -55,12 +55,20 @@ def project_run(command, project_dir, **variables):
     return result
 
 
-@pytest.mark.parametrize("attention,from_layer", [("causal", 0), ("bidirectional", 2)])
-def test_train_then_evaluate_on_other_entity_types(project, tiny_llama, attention, from_layer):
+@pytest.mark.parametrize("attention,from_layer,names", [
+    ("causal", 0, None),
+    ("bidirectional", 2, ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated")),  # WNUT-17's names
+])
+def test_train_then_evaluate_on_other_entity_types(project, tiny_llama, attention, from_layer, names):
     project_dir, data = project
+    files = {}
+    if names:
+        for split, name in zip(("train", "dev", "test"), names):
+            (data / f"{split}.txt").rename(data / name)
+            files[f"{split}_file"] = name
     project_run(
         "train", project_dir, model=tiny_llama, data_dir=data, attention=attention,
-        bidirectional_from_layer=from_layer, max_steps=6, seed=3,
+        bidirectional_from_layer=from_layer, max_steps=6, seed=3, **files,
     )
     training = project_dir / "training"
     log = [json.loads(line) for line in (training / "train_log.jsonl").read_text().splitlines()]
@@ -74,7 +82,7 @@ def test_train_then_evaluate_on_other_entity_types(project, tiny_llama, attentio
     assert (model_config["attention"], model_config["bidirectional_from_layer"]) == (attention, from_layer)
     assert nlp.config["paths"]["model"] == str(tiny_llama)
 
-    project_run("evaluate", project_dir, model=tiny_llama, data_dir=data)
+    project_run("evaluate", project_dir, model=tiny_llama, data_dir=data, **files)
     metrics = json.loads((project_dir / "metrics" / "test.json").read_text())
     assert 0.0 <= metrics["ents_f"] <= 1.0
     assert set(metrics["ents_per_type"] or {}) <= {"DRUG", "DISEASE"}
@@ -105,11 +113,28 @@ def test_train_names_a_missing_data_file(project, tiny_llama, tmp_path):
             f"--vars.model={tiny_llama}", f"--vars.data_dir={empty}", "--vars.max_steps=2"]
     result = subprocess.run(args, capture_output=True, text=True, cwd=project_dir)
     assert result.returncode != 0
-    assert f"Missing dependency specified by command 'train':\n{empty / 'train.txt'}" in result.stdout
+    assert f"CoNLL file not found: {empty / 'train.txt'}" in " ".join(result.stdout.split())
+    missing = tmp_path / "missing"
+    result = subprocess.run(args[:-2] + [f"--vars.data_dir={missing}", "--vars.max_steps=2"], capture_output=True,
+                            text=True, cwd=project_dir)
+    assert result.returncode != 0
+    assert f"Missing dependency specified by command 'train':\n{missing}/" in result.stdout
+
+
+def test_fetch_data_checks_the_named_files_and_never_downloads_over_some_of_them(project):
+    project_dir, data = project
+    (data / "dev.txt").rename(data / "valid.txt")
+    check = [sys.executable, "scripts/prepare_data.py", str(data), "--url", "http://127.0.0.1:9/none.zip"]
+    result = subprocess.run(check, capture_output=True, text=True, cwd=project_dir)
+    assert result.returncode == 1 and "lacks dev.txt (the others are there" in " ".join(result.stdout.split())
+    assert sorted(p.name for p in data.iterdir()) == ["test.txt", "train.txt", "valid.txt"]
+    result = subprocess.run(check + ["--files", "train.txt", "valid.txt", "test.txt"], capture_output=True, text=True,
+                            cwd=project_dir)
+    assert result.returncode == 0 and "your own data (not CoNLL-2003)" in result.stdout
 
 
 def test_every_dep_and_output_is_one_path():
-    """weasel's substitution joins a dep that is only a ${var} with a following one
+    """weasel's substitution joins a dep that ends in a ${var} with a following one
     that starts with ${ ("a.cfg, data/train.txt"); such a command could never run."""
     from weasel.util import load_project_config
 
