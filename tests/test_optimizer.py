@@ -99,14 +99,15 @@ def test_a_pipeline_trains_the_same_with_the_torch_step_as_with_thincs_own(tiny_
         assert run[-1] < run[0] / 2
 
 
-def accumulated_update(nlp, examples, optimizer, micro_batches: int) -> None:
+def accumulated_update(nlp, examples, optimizer, micro_batches: int) -> dict:
     """One optimizer step over `micro_batches` parts of `examples`, as spaCy's
-    training loop runs `accumulate_gradient`."""
-    size = len(examples) // micro_batches
+    training loop runs `accumulate_gradient`; returns the step's losses."""
+    losses = {}
     for i in range(micro_batches):
-        nlp.update(examples[i * size:(i + 1) * size], sgd=False, drop=0.0)
+        nlp.update(examples[i::micro_batches], sgd=False, drop=0.0, losses=losses)
     for _, pipe in nlp.pipeline:
         pipe.finish_update(optimizer)
+    return losses
 
 
 def test_loss_scaling_unscales_accumulated_gradients_once(tiny_llama):
@@ -170,14 +171,7 @@ def test_float16_learns_with_accumulated_micro_batches(tiny_llama):
     backbone = shim._model.backbone
     before = copy.deepcopy(backbone.state_dict())
     optimizer = Adam(0.001, grad_clip=1.0, use_averages=False)
-    losses = []
-    for _ in range(25):
-        step_losses = {}
-        for half in (examples[: len(examples) // 2], examples[len(examples) // 2:]):
-            nlp.update(half, sgd=False, drop=0.0, losses=step_losses)
-        for _, pipe in nlp.pipeline:
-            pipe.finish_update(optimizer)
-        losses.append(step_losses["ner"])
+    losses = [accumulated_update(nlp, examples, optimizer, micro_batches=2)["ner"] for _ in range(25)]
     assert shim.loss_scaler.is_enabled()
     assert 1.0 <= shim.loss_scaler.get_scale() < 2.0**16  # the first steps overflowed and lowered it
     assert all(not torch.equal(v, before[k]) for k, v in backbone.state_dict().items())  # every weight trained
