@@ -33,9 +33,9 @@
 #      `bash scripts/gpu_full.sh setup` alone (48 s) and PROBE="6 1.452 24" in call B
 #   B  within ~30 s of A's end; carry: .gpu/smollm2.gguf.part-ab
 #      command: PARALLEL=6 RUNS="..." DEADLINE_S=560 bash scripts/gpu_full.sh smollm2 (timeout 600 s);
-#      next: PROBE="6 1.452 24" DEADLINE_S=580 bash scripts/gpu_full.sh smollm2 trains what the default RUNS
-#      still lack after the committed runs (layerwise15-s1; 2026-11-28 the call
-#      PROBE="6 1.452 24" PARALLEL=3 DEADLINE_S=580 fitted two of three: causal-s1, layerwise15-s0)
+#      every run of the default RUNS is committed now (the last, layerwise15-s1, by
+#      PROBE="6 1.452 24" DEADLINE_S=580 bash scripts/gpu_full.sh smollm2 on 2026-11-28:
+#      504 s alone); a further call names its runs, e.g. SEEDS=2 for a third seed of each
 #   (the 1B check, done on 2026-11-27: BIG_STEPS=200 bash scripts/gpu_full.sh setup llama1b)
 # Measured on one H200 (2026-11-27, docs/results.md): machine start and transfer of A
 # ~30 s; setup 48 s; llama1b with BIG_STEPS=200: 17 s to build the 1B shape, 229 s to
