@@ -23,7 +23,7 @@ compare = load_script("compare")
      ("profile-cpu-thincadam.md", "benchmark.md"), ("benchmark-cpu-fused-adam.md", "benchmark.md"),
      ("benchmark-cpu-mmap-threshold.md", "benchmark.md"), ("benchmark-cpu-partial-ckpt.md", "benchmark.md"),
      ("benchmark-cpu-tiny-shape.md", "benchmark.md"), ("profile-cpu-tiny-shape.md", "benchmark.md"),
-     ("benchmark-cpu-tiny-shape-b1024.md", "benchmark.md")],
+     ("benchmark-cpu-tiny-shape-b1024.md", "benchmark.md"), ("benchmark-gpu-round4.md", "benchmark.md")],
 )
 def test_doc_pages_show_the_generated_tables(generated, page):
     assert (DOCS / generated).read_text() in (DOCS / page).read_text()
