@@ -7,7 +7,10 @@
 (right for speed and memory, meaningless for accuracy) with SmolLM2's tokenizer;
 `--model tiny-shape` a 2-layer, 64-wide one with the same tokenizer and vocabulary: its
 backbone costs next to nothing, so what is left of a step is the pipeline's own cost
-outside the backbone (spaCy, the alignment, the NER), the floor under any model.
+outside the backbone (spaCy, the alignment, the NER), the floor under any model;
+`--model smollm2-shape` the model of `--tokenizer-from`'s own config.json (SmolLM2-135M's
+in assets/models/SmolLM2-135M and .gpu/tokenizer) with random weights: SmolLM2's speed
+where only its config and tokenizer travel.
 
 Every variant runs in its own process (so its peak memory is its own) over the same
 docs cut into the same batches, once to warm up and then --repeats times; the
@@ -115,6 +118,11 @@ def make_pipeline(args, variant):
         model["gradient_checkpointing"] = (int(layers.group(1)) if layers.group(1) else True) if layers else False
         model["freeze_embeddings"] = "freeze" in variant
         config["initialize"]["after_init"] = None
+    if "thincadam" in variant:  # this process only: the shim's update as thinc's PyTorchShim does it
+        from thinc.api import PyTorchShim
+        from spacy_llama_ner.model import LlamaShim
+
+        LlamaShim.finish_update = PyTorchShim.finish_update
     return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
 
 
@@ -127,11 +135,6 @@ def run_ours(args, variant, docs, measure):
     texts = [d.text for d in docs]
     if variant.endswith("-infer"):
         return measure(lambda: list(nlp.pipe(texts, batch_size=args.batch_docs)))
-    if "thincadam" in variant:  # this process only: the shim's update as thinc's PyTorchShim does it
-        from thinc.api import PyTorchShim
-        from spacy_llama_ner.model import LlamaShim
-
-        LlamaShim.finish_update = PyTorchShim.finish_update
     optimizer = nlp.create_optimizer()
     batches = batches_of(examples, args.batch_docs)
     return measure(lambda: [nlp.update(b, sgd=optimizer) for b in batches])
@@ -306,7 +309,8 @@ def report(results, args):
 def add_shared_arguments(parser, out_default):
     """The model, docs, batches and device options (shared with scripts/profile_step.py)."""
     parser.add_argument("--model", default="assets/models/SmolLM2-135M")
-    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M", help="for llama-3.2-1b-shape and tiny-shape")
+    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M",
+                        help="for llama-3.2-1b-shape, tiny-shape and smollm2-shape")
     parser.add_argument("--data", default="corpus/dev.spacy")
     parser.add_argument("--out", default=out_default)
     parser.add_argument("--n-docs", type=int, default=256)
@@ -332,12 +336,26 @@ def tiny_shape(path: Path, tokenizer_dir: str) -> Path:
     return path
 
 
-SHAPES = {"llama-3.2-1b-shape": llama_1b_shape, "tiny-shape": tiny_shape}
+def smollm2_shape(path: Path, tokenizer_dir: str) -> Path:
+    """The model of `tokenizer_dir`'s config.json with random weights (saved once),
+    and its tokenizer."""
+    if (path / "config.json").exists():
+        return path
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.from_pretrained(tokenizer_dir)).save_pretrained(path)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(path)
+    return path
+
+
+SHAPES = {"llama-3.2-1b-shape": llama_1b_shape, "tiny-shape": tiny_shape, "smollm2-shape": smollm2_shape}
 
 
 def resolve_model(args):
-    """`--model llama-3.2-1b-shape` or `tiny-shape`: build (once per tokenizer) and use
-    that shape."""
+    """`--model llama-3.2-1b-shape`, `tiny-shape` or `smollm2-shape`: build (once per
+    tokenizer) and use that shape."""
     if args.model in SHAPES:
         tokenizer = hashlib.md5(str(Path(args.tokenizer_from).resolve()).encode()).hexdigest()[:8]
         path = Path(tempfile.gettempdir()) / f"{args.model}-{tokenizer}"

@@ -258,9 +258,8 @@ stage_probe() {
     if [ ! -f "$model/config.json" ]; then
       [ -f .gpu/tokenizer/config.json ] || fail "missing .gpu/tokenizer/config.json: carry .gpu/tokenizer (scripts/build_gpu_bundle.sh puts SmolLM2's config there)"
       rm -rf "$model.partial"
-      $PY -c "import sys; from transformers import AutoConfig, AutoTokenizer, LlamaModel
-LlamaModel(AutoConfig.from_pretrained(sys.argv[1])).save_pretrained(sys.argv[2])
-AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])" .gpu/tokenizer "$model.partial"
+      $PY -c "import sys; sys.path.insert(0, 'scripts'); from pathlib import Path; from benchmark import smollm2_shape
+smollm2_shape(Path(sys.argv[1]), sys.argv[2])" "$model.partial" .gpu/tokenizer
       mv "$model.partial" "$model"
     fi
   fi

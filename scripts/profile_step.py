@@ -1,12 +1,15 @@
-"""Where the time of a training step goes: nlp.update of the bidirectional pipeline
-(our transformer + spaCy's NER), split into its phases.
+"""Where the time of a training step goes: nlp.update of the pipeline (our transformer
++ spaCy's NER), split into its phases.
 
     python scripts/profile_step.py --model assets/models/SmolLM2-135M --data corpus/full/dev.spacy \
-        --out metrics/profile-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 256 --batch-docs 64]
+        --out metrics/profile-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 256 --batch-docs 64] \
+        [--variant ours-layerwise15-train]
 
-The same pipeline, docs and batches as scripts/benchmark.py's `ours-bidirectional-train`
-(`--model llama-3.2-1b-shape` builds the 1B shape there too; `--model tiny-shape` a
-backbone that costs next to nothing, so the profile shows the step's cost outside it). One warm-up pass, then
+The same pipeline, docs and batches as scripts/benchmark.py's `--variant` (default
+`ours-bidirectional-train`; any of its ours-...-train variants, e.g. causal, layer-wise
+or checkpointed; `--model llama-3.2-1b-shape` builds the 1B shape there too, `--model
+smollm2-shape` SmolLM2's with random weights, `--model tiny-shape` a backbone that
+costs next to nothing, so the profile shows the step's cost outside it). One warm-up pass, then
 one pass with a timer around each phase, in the order nlp.update runs them:
 
   word pieces + alignment   tokenizing the spans, aligning pieces to spaCy tokens
@@ -35,7 +38,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import add_shared_arguments, batches_of, load_docs, make_pipeline, resolve_model, use_gpu  # noqa: E402
+from benchmark import (  # noqa: E402
+    VARIANT_NAME, add_shared_arguments, batches_of, load_docs, make_pipeline, resolve_model, use_gpu,
+)
 
 PHASES = [
     "word pieces + alignment", "backbone forward", "transformer component, the rest", "optimizer: transformer",
@@ -149,7 +154,11 @@ def timed_phases(nlp, timers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_shared_arguments(parser, "metrics/profile-cpu")
+    parser.add_argument("--variant", default="ours-bidirectional-train")
     args = parser.parse_args()
+    if not (args.variant.startswith("ours-") and args.variant.endswith("-train") and VARIANT_NAME.fullmatch(args.variant)):
+        parser.error(f"--variant: {args.variant!r} is not one of scripts/benchmark.py's ours-...-train variants, "
+                     "e.g. ours-bidirectional-train, ours-causal-train, ours-layerwise15-train, ours-ckpt8-train")
     resolve_model(args)
 
     import torch
@@ -162,7 +171,7 @@ def main():
     docs = load_docs(args)
     if not docs:
         sys.exit(f"no docs in {args.data}")
-    nlp = make_pipeline(args, "ours-bidirectional-train")
+    nlp = make_pipeline(args, args.variant)
     examples = [Example(nlp.make_doc(d.text), d) for d in docs]
     nlp.initialize(lambda: examples)
     optimizer = nlp.create_optimizer()
@@ -187,7 +196,7 @@ def main():
     rows = [f"| {name} | {1000 * s:,.1f} | {100 * s * len(batches) / profiled:.1f}% |" for name, s in per_batch.items()]
     device = torch.cuda.get_device_name(args.gpu_id) if args.gpu_id >= 0 else "CPU"
     text = "\n".join([
-        f"Model `{args.model}`, dtype {args.dtype}, {device}; {len(docs)} docs / {words} words of `{args.data}` "
+        f"`{args.variant}`, model `{args.model}`, dtype {args.dtype}, {device}; {len(docs)} docs / {words} words of `{args.data}` "
         f"in {len(batches)} batches of {args.batch_docs} docs, after a warm-up pass.",
         "",
         "| phase | ms per batch | share of the step |",

@@ -95,3 +95,32 @@ def test_profile_splits_a_training_step_into_its_phases(tiny_llama, tmp_path):
     assert sum(phases.values()) == pytest.approx(profile["step_s"], rel=0.02)
     table = (tmp_path / "profile.md").read_text()
     assert "| backbone backward |" in table and "| **the step, timed by phase** |" in table
+
+
+def test_profile_takes_a_variant_and_builds_smollm2_shape_from_the_config(tiny_llama, tmp_path):
+    # smollm2-shape: the model of --tokenizer-from's own config.json with random weights
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "profile_step.py"), "--model", "smollm2-shape", "--tokenizer-from",
+         str(tiny_llama), "--data", str(write_dev(tmp_path)), "--n-docs", "4", "--batch-docs", "4",
+         "--variant", "ours-layerwise1-train", "--out", str(tmp_path / "profile")],
+        check=True, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(shapes)},
+    )
+    [built] = shapes.glob("smollm2-shape-*")
+    built_config, given = (json.loads((d / "config.json").read_text()) for d in (built, tiny_llama))
+    keys = ["num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "vocab_size"]
+    assert [built_config[k] for k in keys] == [given[k] for k in keys]
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    assert profile["args"]["variant"] == "ours-layerwise1-train"
+    assert (tmp_path / "profile.md").read_text().startswith("`ours-layerwise1-train`, model ")
+
+
+def test_profile_names_a_variant_it_cannot_profile(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "profile_step.py"), "--model", str(tmp_path / "never-built"),
+         "--variant", "ours-bidirectional-infer", "--out", str(tmp_path / "profile")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "'ours-bidirectional-infer' is not one of" in proc.stderr and "ours-layerwise15-train" in proc.stderr
