@@ -120,7 +120,7 @@ def make_pipeline(args, variant):
         config["initialize"]["after_init"] = None
     if "thincadam" in variant:  # this process only: the shim's update as thinc's PyTorchShim does it
         from thinc.api import PyTorchShim
-        from spacy_llama_ner.model import LlamaShim
+        from spacy_llama_ner.backbone.model import LlamaShim
 
         LlamaShim.finish_update = PyTorchShim.finish_update
     return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
@@ -143,7 +143,7 @@ def run_ours(args, variant, docs, measure):
 def length_grouped(batches, device):
     """Each padded batch as the groups of similar length our encoder runs, cut to width."""
     import torch
-    from spacy_llama_ner.encoder import GROUP_PIECES, length_groups
+    from spacy_llama_ner.backbone.encoder import GROUP_PIECES, length_groups
 
     grouped = []
     for ids, mask in batches:
@@ -162,7 +162,7 @@ def run_torch(args, variant, docs, measure):
     on the batches our transformer would build for the same docs."""
     import torch
     from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
-    from spacy_llama_ner.alignment import tokenize_spans
+    from spacy_llama_ner.backbone.alignment import tokenize_spans
 
     device = torch.device(f"cuda:{args.gpu_id}" if args.gpu_id >= 0 else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(args.model)

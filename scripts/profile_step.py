@@ -112,7 +112,7 @@ class TimedComponent:
 
 @contextmanager
 def timed_phases(nlp, timers):
-    from spacy_llama_ner import model as llama_model
+    from spacy_llama_ner.backbone import model as llama_model
 
     def timed(name):
         def wrapper(function):

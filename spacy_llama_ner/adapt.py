@@ -28,8 +28,8 @@ from typing import List, Optional
 import torch
 
 from .conll import ConllFormatError, read_utf8
-from .encoder import LlamaEncoder
-from .loading import check_llama_family, load_model_config, load_tokenizer, resolve_source
+from .backbone.encoder import LlamaEncoder
+from .backbone.loading import check_llama_family, load_model_config, load_tokenizer, resolve_source
 from .settings import ConfigError
 
 
@@ -213,8 +213,8 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     return report
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m spacy_llama_ner.adapt", description=__doc__.split("\n\n")[0])
+def main(argv=None, prog: str = "python -m spacy llama-ner adapt") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="a model directory, a .gguf file or a hub id")
     p.add_argument("text", type=Path, help="plain text (one text per line) or a .spacy file")
     p.add_argument("output", type=Path, help="the adapted model's directory (new or empty)")

@@ -391,8 +391,8 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
     return progress
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m spacy_llama_ner.annotate", description=__doc__.split("\n\n")[0])
+def parse_args(argv=None, prog: str = "python -m spacy llama-ner annotate") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("pipeline", help="a pipeline directory (e.g. training/model-best) or an installed pipeline package")
     p.add_argument("input", type=Path, help="JSON Lines with a text field, or plain text with one document per line")
     p.add_argument("output", type=Path, help="JSON Lines out, one line per input line")
@@ -416,8 +416,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str = "python -m spacy llama-ner annotate") -> int:
+    args = parse_args(argv, prog)
     try:
         run(args.pipeline, args.input, args.output, input_format=args.input_format, text_key=args.text_key,
             entities_key=args.entities_key, batch_size=args.batch_size, gpu_id=args.gpu_id, n_process=args.n_process,

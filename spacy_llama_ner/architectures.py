@@ -6,7 +6,7 @@ from spacy.util import registry
 from spacy_transformers.data_classes import FullTransformerBatch
 from thinc.api import Model
 
-from .model import LlamaTransformerModel
+from .backbone.model import LlamaTransformerModel
 from .settings import BackboneSettings, LoraSettings
 
 
@@ -23,6 +23,7 @@ def LlamaTransformer(
     pad_token: Optional[str] = None,
     freeze_embeddings: bool = False,
     gradient_checkpointing: Union[bool, int] = False,
+    backbone_learn_rate_scale: float = 1.0,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -40,6 +41,9 @@ def LlamaTransformer(
         layer's forward runs twice); the gradients are the same. A number N does it
         for the lowest N layers only: each one saves its share of the activations
         and costs its share of the recompute.
+    backbone_learn_rate_scale: the decoder trains at [training.optimizer]'s
+        learning rate times this, the NER head at that rate itself: a pretrained
+        backbone usually wants a smaller step than a freshly initialised head.
     """
     settings = BackboneSettings(
         name=name,
@@ -52,5 +56,6 @@ def LlamaTransformer(
         pad_token=pad_token,
         freeze_embeddings=freeze_embeddings,
         gradient_checkpointing=gradient_checkpointing,
+        backbone_learn_rate_scale=backbone_learn_rate_scale,
     )
     return LlamaTransformerModel(settings, get_spans)

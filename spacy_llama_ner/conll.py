@@ -157,8 +157,8 @@ def conll_to_docbin(path: Path, limit: Optional[int] = None, vocab: Optional[Voc
     return docbin
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None, prog: str = "python -m spacy llama-ner convert-conll"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="keep only the first N sentences")

@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers import AutoModel
 from wasabi import msg
 
-from .loading import resolve_source, check_gguf_architecture, load_tokenizer
+from .backbone.loading import resolve_source, check_gguf_architecture, load_tokenizer
 from .settings import ConfigError
 
 
@@ -35,8 +35,8 @@ def convert_gguf(gguf_path: Path, output_dir: Path) -> Path:
     return output_dir
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None, prog: str = "python -m spacy llama-ner convert-gguf"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("gguf_path", type=Path)
     parser.add_argument("output_dir", type=Path)
     args = parser.parse_args(argv)

@@ -71,6 +71,7 @@ class BackboneSettings:
     pad_token: Optional[str] = None
     freeze_embeddings: bool = False
     gradient_checkpointing: Union[bool, int] = False
+    backbone_learn_rate_scale: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -111,6 +112,13 @@ class BackboneSettings:
             raise ConfigError(
                 "gradient_checkpointing",
                 f"must be true, false or a number of layers (the lowest ones, 0 = none), got {checkpointing!r}",
+            )
+        scale = self.backbone_learn_rate_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100:
+            raise ConfigError(
+                "backbone_learn_rate_scale",
+                f"must be a number in (0, 100], got {scale!r}; 1.0 trains the backbone at "
+                "[training.optimizer]'s learning rate, 0.2 at a fifth of it",
             )
 
     def checkpointed_layers(self, num_layers: int) -> int:

@@ -6,7 +6,7 @@ import spacy
 
 from spacy.attrs import IS_SPACE
 
-from spacy_llama_ner.alignment import align_spans, tokenize_spans
+from spacy_llama_ner.backbone.alignment import align_spans, tokenize_spans
 from spacy_llama_ner.conll import conll_to_docbin
 from conftest import train_tokenizer
 

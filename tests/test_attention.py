@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from spacy_llama_ner.alignment import tokenize_spans
+from spacy_llama_ner.backbone.alignment import tokenize_spans
 from conftest import make_nlp, make_tiny_model, token_vectors
 
 SENTENCE = "Peter Smith said the bank in London won"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from spacy_llama_ner.alignment import tokenize_spans
+from spacy_llama_ner.backbone.alignment import tokenize_spans
 from spacy_llama_ner.settings import BackboneSettings, ConfigError
 from conftest import make_nlp, token_vectors
 

@@ -9,7 +9,7 @@ from spacy.training import Example
 from thinc.api import Adam, PyTorchShim, RAdam, SGD
 
 from conftest import TRAIN, make_nlp
-from spacy_llama_ner.optimizer import TorchAdamStep, runs_as_torch_adamw
+from spacy_llama_ner.backbone.optimizer import TorchAdamStep, runs_as_torch_adamw
 from spacy_llama_ner.settings import ConfigError
 
 
@@ -176,3 +176,33 @@ def test_float16_learns_with_accumulated_micro_batches(tiny_llama):
     assert 1.0 <= shim.loss_scaler.get_scale() < 2.0**16  # the first steps overflowed and lowered it
     assert all(not torch.equal(v, before[k]) for k, v in backbone.state_dict().items())  # every weight trained
     assert losses[-1] < losses[0] / 2
+
+
+def test_backbone_learn_rate_scale_scales_the_backbone_step_only(tiny_llama):
+    """backbone_learn_rate_scale = 0.25: after one optimizer step the backbone has
+    moved a quarter as far as with 1.0 (Adam's first step is lr * sign-like), while
+    the NER head, on thinc's own rate, moves the same in both."""
+    from spacy.util import fix_random_seed
+
+    moved = {}
+    for scale in (1.0, 0.25):
+        fix_random_seed(0)
+        nlp = make_nlp(tiny_llama, backbone_learn_rate_scale=scale)
+        examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
+        nlp.initialize(lambda: examples)
+        optimizer = Adam(1e-3, use_averages=False)
+        backbone = nlp.get_pipe("transformer").model.shims[0]._model
+        before = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+        for _ in range(2):  # the first update has no gradient for the backbone yet
+            nlp.update(examples, sgd=optimizer)
+        moved[scale] = torch.stack([(p.detach() - before[n]).abs().max() for n, p in backbone.named_parameters()])
+    assert moved[1.0].max() > 0
+    torch.testing.assert_close(moved[0.25], moved[1.0] * 0.25, rtol=0.05, atol=1e-7)
+
+
+def test_backbone_learn_rate_scale_is_validated(tiny_llama):
+    from spacy_llama_ner import BackboneSettings
+
+    for wrong in (0, -1.0, "fast", True):
+        with pytest.raises(ConfigError, match=r"backbone_learn_rate_scale: must be a number in \(0, 100\]"):
+            BackboneSettings(name=str(tiny_llama), backbone_learn_rate_scale=wrong)

@@ -5,7 +5,7 @@ import numpy
 import pytest
 import torch
 
-from spacy_llama_ner.alignment import tokenize_spans
+from spacy_llama_ner.backbone.alignment import tokenize_spans
 from conftest import make_nlp, token_vectors
 
 SHORT = "Peter Smith flew to London ."
@@ -44,7 +44,7 @@ MODE_IDS = ["causal", "bidirectional", "layerwise15"]
 def encoder_states(nlp, texts):
     """The encoder's hidden states for texts as one right-padded batch, with the
     batch's attention mask; checks that the rows really run padded together."""
-    from spacy_llama_ner.encoder import length_groups
+    from spacy_llama_ner.backbone.encoder import length_groups
 
     shim = nlp.get_pipe("transformer").model.shims[0]
     spans = [nlp.make_doc(t)[:] for t in texts]
@@ -149,7 +149,7 @@ def test_bidirectional_matches_an_independent_reference_smollm2(smollm2_dir):
 
 
 def test_length_groups_partition_rows_and_bound_padding():
-    from spacy_llama_ner.encoder import PADDING_TOLERANCE, length_groups
+    from spacy_llama_ner.backbone.encoder import PADDING_TOLERANCE, length_groups
 
     lengths = [5, 80, 7, 300, 12, 12, 64, 3, 150, 9] * 20
     for min_pieces, max_pieces in [(512, 8192), (2048, 4096)]:

@@ -12,7 +12,7 @@ import pytest
 import spacy
 from spacy.training import Example
 
-from spacy_llama_ner import serialization
+from spacy_llama_ner.backbone import serialization
 from conftest import make_nlp, token_vectors
 
 TRAIN = [

@@ -3,6 +3,7 @@
 Docs -> spans -> word pieces -> LlamaEncoder -> FullTransformerBatch, the data
 spacy-transformers' `transformer` component and its listeners expect.
 """
+import functools
 import os
 import warnings
 from typing import Callable, List, Optional, Tuple
@@ -20,12 +21,7 @@ from .encoder import LlamaEncoder
 from .loading import TORCH_DTYPES, check_dtype_runs, check_llama_family, load_backbone
 from .lora import add_lora
 from .optimizer import TorchAdamStep, runs_as_torch_adamw
-from .settings import BackboneSettings, ConfigError
-
-# spaCy's nlp.pipe(n_process=N) forks worker processes. torch's OpenMP thread pool
-# does not survive a fork: a child's first parallel op hangs. Each child runs one
-# thread (the children are the parallelism).
-os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
+from ..settings import BackboneSettings, ConfigError
 
 
 def LlamaTransformerModel(
@@ -143,13 +139,22 @@ class LlamaShim(PyTorchShim):
         self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
         device = get_torch_default_device()
         self._model = encoder.to(device)
+        one_thread_in_forked_children()
         self.loss_scaler = torch.amp.GradScaler(device.type, enabled=needs_loss_scaling(settings.dtype))
 
     def finish_update(self, optimizer) -> None:
-        """thinc's Adam as one torch AdamW step (spacy_llama_ner.optimizer); any
+        """thinc's Adam as one torch AdamW step (spacy_llama_ner.backbone.optimizer); any
         other optimizer through thinc's per-parameter path."""
         if runs_as_torch_adamw(optimizer):
-            self._adam_step.step([p for p in self._model.parameters() if p.requires_grad], optimizer, self.loss_scaler)
+            self._adam_step.step([p for p in self._model.parameters() if p.requires_grad], optimizer,
+                                 self.loss_scaler, self.settings.backbone_learn_rate_scale)
+        elif self.settings.backbone_learn_rate_scale != 1.0:
+            raise ConfigError(
+                "backbone_learn_rate_scale",
+                f"is {self.settings.backbone_learn_rate_scale}, which needs thinc's Adam as spaCy configures it by default "
+                "([training.optimizer] @optimizers = \"Adam.v1\" with use_averages = false, and L2_is_weight_decay = true "
+                "if L2 is set); use that optimizer or backbone_learn_rate_scale = 1.0",
+            )
         elif self.loss_scaler.is_enabled():
             raise ConfigError(
                 "dtype",
@@ -195,6 +200,15 @@ class LlamaShim(PyTorchShim):
         tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
         self._attach(tokenizer, backbone)
         return self
+
+
+@functools.lru_cache(maxsize=None)
+def one_thread_in_forked_children() -> None:
+    """spaCy's nlp.pipe(n_process=N) forks worker processes, and torch's OpenMP
+    thread pool does not survive a fork: a child's first parallel op hangs. Each
+    child runs one thread (the children are the parallelism). Registered once, when
+    the first backbone is attached, not when the package is imported."""
+    os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 
 def needs_loss_scaling(dtype: str) -> bool:

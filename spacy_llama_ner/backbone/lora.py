@@ -2,7 +2,7 @@
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 
-from .settings import ConfigError, LoraSettings
+from ..settings import ConfigError, LoraSettings
 
 
 def add_lora(backbone: torch.nn.Module, lora: LoraSettings) -> torch.nn.Module:

@@ -56,10 +56,11 @@ class TorchAdamStep:
         )
 
     def step(self, parameters: List[torch.nn.Parameter], optimizer: Optimizer,
-             loss_scaler: Optional[torch.amp.GradScaler] = None) -> None:
+             loss_scaler: Optional[torch.amp.GradScaler] = None, learn_rate_scale: float = 1.0) -> None:
         """One update of `parameters` (all the trainable ones; those without a
         gradient this step are left alone, as thinc leaves them). `loss_scaler`:
-        the scaler that scaled the backward passes' gradients, if one did."""
+        the scaler that scaled the backward passes' gradients, if one did.
+        `learn_rate_scale`: the step uses thinc's scheduled learning rate times this."""
         if not self._current(parameters, optimizer):
             self._for, self._parameters = optimizer, list(parameters)
             self._views = [p.data for p in parameters]
@@ -90,7 +91,7 @@ class TorchAdamStep:
         # one: the same update with torch's eps scaled by 1 / sqrt(1 - b2 ** step)
         self._steps += 1
         group = self._torch.param_groups[0]
-        group.update(lr=float(optimizer.learn_rate), betas=(optimizer.b1, optimizer.b2),
+        group.update(lr=float(optimizer.learn_rate) * learn_rate_scale, betas=(optimizer.b1, optimizer.b2),
                      eps=optimizer.eps / math.sqrt(1.0 - optimizer.b2**self._steps), weight_decay=optimizer.L2)
         self._torch.step()
         torch._foreach_zero_(grads)

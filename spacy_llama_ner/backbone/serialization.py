@@ -18,7 +18,7 @@ from safetensors.torch import save as save_safetensors
 from transformers import AutoModel, AutoTokenizer, PretrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-from .settings import LoraSettings
+from ..settings import LoraSettings
 
 FORMAT_VERSION = 1
 # msgpack's bin type holds at most 4 GiB - 1; stay well under it.

@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from transformers import PreTrainedTokenizerFast
 from wasabi import msg
 
-from .settings import BackboneSettings, ConfigError
+from ..settings import BackboneSettings, ConfigError
 
 # Decoder families whose layers, rotary embeddings and attention modules have the
 # shape LlamaEncoder drives (checked by the tests for each of them).
