@@ -9,14 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-from compare import read_log
+from runs import read_log
 
 
 def report(model_dir: Path) -> str:
     files = [model_dir / "adapt.json", model_dir / "adapt_log.jsonl"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise SystemExit(f"not found: {', '.join(missing)} (written by python -m spacy_llama_ner.adapt)")
+        raise SystemExit(f"not found: {', '.join(missing)} (written by python -m spacy llama-ner adapt)")
     run = json.loads(files[0].read_text())
     log = read_log(files[1])
     held_out = [(entry["step"], entry["held_out_loss"]) for entry in log if "held_out_loss" in entry]

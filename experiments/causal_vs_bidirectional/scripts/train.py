@@ -1,11 +1,10 @@
 """Train one pipeline with `spacy train` and record what it cost.
 
-    python scripts/train_run.py CONFIG OUTPUT_DIR [--gpu-id N] [--gpu-config CONFIG]
-        [--max-steps N] [--init-from PIPELINE] [--record DIR] [--section.key value ...]
+    python scripts/train.py CONFIG OUTPUT_DIR [--gpu-id N] [--max-steps N]
+        [--init-from PIPELINE] [--record SETTING] [--note TEXT] [--section.key value ...]
 
 Extra `--section.key value` arguments are config overrides, as for `spacy train`.
-`--gpu-config` replaces CONFIG when `--gpu-id` is 0 or more (one command line for
-either device). `--max-steps N` with N > 0 trains exactly N steps with the learning
+`--max-steps N` with N > 0 trains exactly N steps with the learning
 rate decaying over them (no early stop: `training.patience` is set to 0, else a run
 that starts from a trained pipeline, whose step 0 is already its best, stops after
 `patience` steps); 0 (the default) keeps the config's own recipe: it stops
@@ -17,14 +16,15 @@ trained again with CONFIG's recipe, e.g. a second, longer schedule.
 Writes OUTPUT_DIR/train_log.jsonl (spaCy's ConsoleLogger.v3: one line per
 evaluation) and OUTPUT_DIR/run.json: wall time (also split into initialisation and
 the training loop, and the loop's seconds per step), peak memory (RSS on CPU,
-allocated on GPU), seed, dev scores, overrides, date and machine. `--record DIR` copies
-those two small files to DIR, for results that are committed.
+allocated on GPU), seed, dev scores, overrides, the command, date and machine.
+`--record SETTING` (demo, full, gpu, gpu-1b) also puts the run into the study's
+summary, results/runs.jsonl, named after OUTPUT_DIR (scripts/runs.py);
+scripts/evaluate.py --record adds its test scores.
 """
 import json
 import os
 import platform
 import resource
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,7 +36,7 @@ from spacy.training.loop import train as train_nlp
 from spacy.util import load_config
 from wasabi import msg
 
-from compare import read_log, start_step
+import runs
 
 
 def pop_option(args: list, name: str, default=None):
@@ -118,14 +118,16 @@ def source_step(pipeline: str) -> Optional[int]:
     start of training: where that run itself continued another (its run.json's
     `init_from_step`), from that one's start."""
     run_dir = Path(pipeline).parent
-    entries = read_log(run_dir / "train_log.jsonl")
+    entries = runs.read_log(run_dir / "train_log.jsonl")
     if not entries:
         return None
     if Path(pipeline).name == "model-last":
         step = entries[-1]["step"]
     else:
         step = max((entry["score"], entry["step"]) for entry in entries)[1]
-    return step + start_step(run_dir)
+    run_file = run_dir / "run.json"
+    start = json.loads(run_file.read_text()).get("init_from_step") or 0 if run_file.is_file() else 0
+    return step + start
 
 
 def train_timed(config_path: Path, output: Path, gpu_id: int, overrides: dict) -> tuple:
@@ -150,12 +152,13 @@ def train_timed(config_path: Path, output: Path, gpu_id: int, overrides: dict) -
 def main(config: str, output: str, *args: str) -> None:
     args = list(args)
     gpu_id = int_option(args, "--gpu-id", -1)
-    gpu_config = pop_option(args, "--gpu-config")
+    command = " ".join(["python scripts/train.py", config, output, *args])
     max_steps = int_option(args, "--max-steps", 0)
     init_from = pop_option(args, "--init-from")
     record = pop_option(args, "--record")
-    if gpu_id >= 0 and gpu_config:
-        config = gpu_config
+    note = pop_option(args, "--note")
+    if record and record not in runs.SETTINGS:
+        msg.fail(f"--record: got {record!r}; the settings are {', '.join(runs.SETTINGS)}", exits=1)
     if not Path(config).is_file():
         msg.fail(f"config file not found: {Path(config).resolve()}", exits=1)
     overrides = parse_config_overrides(args)
@@ -164,13 +167,15 @@ def main(config: str, output: str, *args: str) -> None:
     log_path = Path(output) / "train_log.jsonl"
     # spaCy's logger refuses to overwrite a log: a rerun starts a fresh one.
     log_path.unlink(missing_ok=True)
+    (Path(output) / "test.json").unlink(missing_ok=True)  # a new model's scores come from evaluate.py
     overrides.setdefault("training.logger.output_file", str(log_path))
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     init_s, loop_s = train_timed(train_config, Path(output), gpu_id, overrides)
-    last_step = read_log(log_path)[-1]["step"]
+    last_step = runs.read_log(log_path)[-1]["step"]
     run = {
         "config": config,
         "overrides": overrides,
+        "command": command,
         "init_from": init_from,
         # learning curves continue the source's: this run's step 0 is the source's step
         "init_from_step": source_step(init_from) if init_from else None,
@@ -193,11 +198,10 @@ def main(config: str, output: str, *args: str) -> None:
     meta = json.loads((Path(output) / "model-best" / "meta.json").read_text())
     run["dev_scores"] = {k: meta["performance"][k] for k in ("ents_f", "ents_p", "ents_r")}
     (Path(output) / "run.json").write_text(json.dumps(run, indent=2))
-    if record:
-        Path(record).mkdir(parents=True, exist_ok=True)
-        for name in ("run.json", "train_log.jsonl"):
-            shutil.copy(Path(output) / name, Path(record) / name)
     print(json.dumps(run))
+    if record:
+        recorded = runs.record_dir(Path(output), record, note=note)
+        msg.good(f"Recorded {record}/{recorded['name']} in {runs.RUNS_FILE}")
 
 
 if __name__ == "__main__":
