@@ -1,5 +1,5 @@
 # make test : create .venv, install everything, fetch the model, run the whole suite
-# make demo : install, fetch the model, run the main job (the project's `all` workflow)
+# make demo : install, fetch the model, run the study's demo workflow (experiments/causal_vs_bidirectional)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,7 +28,7 @@ test: model
 	HF_HUB_OFFLINE=1 CONLL_DIR=$(abspath $(DATA_DIR)) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: model
-	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m spacy project run all . --vars.data_dir=$(abspath $(DATA_DIR))
+	HF_HUB_OFFLINE=1 $(PY) -m spacy project run demo experiments/causal_vs_bidirectional --vars.data_dir=$(abspath $(DATA_DIR))
 
 clean:
 	rm -rf $(VENV) build *.egg-info
