@@ -24,6 +24,7 @@ def LlamaTransformer(
     freeze_embeddings: bool = False,
     gradient_checkpointing: Union[bool, int] = False,
     backbone_learn_rate_scale: float = 1.0,
+    output_layer: int = 0,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -44,6 +45,10 @@ def LlamaTransformer(
     backbone_learn_rate_scale: the decoder trains at [training.optimizer]'s
         learning rate times this, the NER head at that rate itself: a pretrained
         backbone usually wants a smaller step than a freshly initialised head.
+    output_layer: 0 reads the last layer; N reads the output of layer N (through the
+        model's final norm) and drops the layers above it when the model loads, so
+        they cost neither memory nor time: a decoder's top layers are shaped for
+        next-token prediction.
     """
     settings = BackboneSettings(
         name=name,
@@ -57,5 +62,6 @@ def LlamaTransformer(
         freeze_embeddings=freeze_embeddings,
         gradient_checkpointing=gradient_checkpointing,
         backbone_learn_rate_scale=backbone_learn_rate_scale,
+        output_layer=output_layer,
     )
     return LlamaTransformerModel(settings, get_spans)

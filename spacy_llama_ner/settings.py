@@ -72,6 +72,7 @@ class BackboneSettings:
     freeze_embeddings: bool = False
     gradient_checkpointing: Union[bool, int] = False
     backbone_learn_rate_scale: float = 1.0
+    output_layer: int = 0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -113,6 +114,11 @@ class BackboneSettings:
                 "gradient_checkpointing",
                 f"must be true, false or a number of layers (the lowest ones, 0 = none), got {checkpointing!r}",
             )
+        if not isinstance(self.output_layer, int) or isinstance(self.output_layer, bool) or self.output_layer < 0:
+            raise ConfigError(
+                "output_layer",
+                f"must be a whole number >= 0 (0: the last layer; N: the output of layer N), got {self.output_layer!r}",
+            )
         scale = self.backbone_learn_rate_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100:
             raise ConfigError(
@@ -120,6 +126,15 @@ class BackboneSettings:
                 f"must be a number in (0, 100], got {scale!r}; 1.0 trains the backbone at "
                 "[training.optimizer]'s learning rate, 0.2 at a fifth of it",
             )
+
+    def kept_layers(self, num_layers: int) -> int:
+        """How many decoder layers run: all, or those up to `output_layer`."""
+        if self.output_layer > num_layers:
+            raise ConfigError(
+                "output_layer",
+                f"is {self.output_layer} but the model has {num_layers} layers; allowed values: 0 (the last) to {num_layers}",
+            )
+        return self.output_layer or num_layers
 
     def checkpointed_layers(self, num_layers: int) -> int:
         """How many of the lowest decoder layers recompute in the backward pass."""

@@ -116,6 +116,7 @@ class LlamaShim(PyTorchShim):
     def load_pretrained(self) -> None:
         check_dtype_runs(self.settings.dtype, get_torch_default_device())
         tokenizer, backbone = load_backbone(self.settings)
+        keep_lowest_layers(backbone, self.settings.kept_layers(backbone.config.num_hidden_layers))
         if self.settings.lora:
             backbone = add_lora(backbone, self.settings.lora)
         self._attach(tokenizer, backbone)
@@ -200,6 +201,18 @@ class LlamaShim(PyTorchShim):
         tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
         self._attach(tokenizer, backbone)
         return self
+
+
+def keep_lowest_layers(backbone: torch.nn.Module, n: int) -> None:
+    """Drop the decoder layers above the lowest `n`; the config says so, so the
+    saved pipeline rebuilds exactly these."""
+    config = backbone.config
+    if n == config.num_hidden_layers:
+        return
+    backbone.layers = torch.nn.ModuleList(backbone.layers[:n])
+    config.num_hidden_layers = n
+    if getattr(config, "layer_types", None):
+        config.layer_types = config.layer_types[:n]
 
 
 @functools.lru_cache(maxsize=None)
