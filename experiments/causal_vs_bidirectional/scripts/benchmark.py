@@ -1,16 +1,16 @@
 """Speed and memory of the pipeline against its limit and its peers, on the same docs.
 
-    python scripts/benchmark.py --model assets/models/SmolLM2-135M --data corpus/dev.spacy \
-        --out metrics/benchmark-cpu [--gpu-id 0 --dtype bfloat16] [--n-docs 512]
+    python scripts/benchmark.py --model ../../assets/models/SmolLM2-135M --data corpus/full/dev.spacy \
+        --out metrics/benchmark [--gpu-id 0 --dtype bfloat16] [--n-docs 512] [--variants A,B,...]
+    python scripts/benchmark.py --profile ours-bidirectional-train --out metrics/profile [...]
 
 `--model llama-3.2-1b-shape` builds a Llama-3.2-1B-shaped model with random weights
 (right for speed and memory, meaningless for accuracy) with SmolLM2's tokenizer;
 `--model tiny-shape` a 2-layer, 64-wide one with the same tokenizer and vocabulary: its
 backbone costs next to nothing, so what is left of a step is the pipeline's own cost
 outside the backbone (spaCy, the alignment, the NER), the floor under any model;
-`--model smollm2-shape` the model of `--tokenizer-from`'s own config.json (SmolLM2-135M's
-in assets/models/SmolLM2-135M and .gpu/tokenizer) with random weights: SmolLM2's speed
-where only its config and tokenizer travel.
+`--model smollm2-shape` the model of `--tokenizer-from`'s own config.json with random
+weights: SmolLM2's speed where only its config and tokenizer travel.
 
 Every variant runs in its own process (so its peak memory is its own) over the same
 docs cut into the same batches, once to warm up and then --repeats times; the
@@ -37,6 +37,14 @@ figure is the median. Variants:
   spacy-cnn-infer, spacy-cnn-train   spaCy's CNN NER pipeline
 
 Writes OUT.json and OUT.md: words/s, peak memory, and the ratios.
+
+`--profile VARIANT` (one of the ours-...-train variants) instead splits one training
+step (nlp.update) of that pipeline, on the same docs and batches, into its phases:
+word pieces + alignment, backbone forward, the rest of the transformer component, the
+backbone's optimizer step, spaCy's NER (parser, listener), backbone backward, the NER's
+optimizer step, the rest of spaCy. One warm-up pass, then one pass with a timer around
+each phase; on a GPU every timer waits for the device, and the step without those
+waits is measured in a pass of its own. Writes OUT.md and OUT.json.
 """
 import argparse
 import hashlib
@@ -47,6 +55,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 
@@ -62,7 +72,8 @@ VARIANT_NAME = re.compile(
     r"|ours-ckpt\d*(-freeze)?-train|(seed|spacy-cnn)-(infer|train)"
 )
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-ROOT = Path(__file__).resolve().parent.parent
+STUDY = Path(__file__).resolve().parent.parent
+REPO = STUDY.parent.parent
 
 
 def llama_1b_shape(path: Path, tokenizer_dir: str) -> Path:
@@ -103,9 +114,9 @@ def make_pipeline(args, variant):
     import spacy
 
     if variant.startswith("spacy-cnn"):
-        config = spacy.util.load_config(ROOT / "configs" / "ner_cnn.cfg")
+        config = spacy.util.load_config(STUDY / "configs" / "ner_cnn.cfg")
     else:
-        config = spacy.util.load_config(ROOT / "configs" / "ner_bidirectional.cfg")
+        config = spacy.util.load_config(REPO / "configs" / "ner_bidirectional.cfg")
         model = config["components"]["transformer"]["model"]
         model["name"] = args.model
         model["attention"] = "causal" if "causal" in variant else "bidirectional"
@@ -307,11 +318,11 @@ def report(results, args):
 
 
 def add_shared_arguments(parser, out_default):
-    """The model, docs, batches and device options (shared with scripts/profile_step.py)."""
-    parser.add_argument("--model", default="assets/models/SmolLM2-135M")
-    parser.add_argument("--tokenizer-from", default="assets/models/SmolLM2-135M",
+    """The model, docs, batches and device options."""
+    parser.add_argument("--model", default="../../assets/models/SmolLM2-135M")
+    parser.add_argument("--tokenizer-from", default="../../assets/models/SmolLM2-135M",
                         help="for llama-3.2-1b-shape, tiny-shape and smollm2-shape")
-    parser.add_argument("--data", default="corpus/dev.spacy")
+    parser.add_argument("--data", default="corpus/full/dev.spacy")
     parser.add_argument("--out", default=out_default)
     parser.add_argument("--n-docs", type=int, default=256)
     parser.add_argument("--batch-docs", type=int, default=64, help="docs per batch (~1,000 CoNLL words)")
@@ -372,11 +383,177 @@ def use_gpu(gpu_id):
     set_gpu_allocator("pytorch")
 
 
+PHASES = [
+    "word pieces + alignment", "backbone forward", "transformer component, the rest", "optimizer: transformer",
+    "NER (parser, listener)", "backbone backward", "optimizer: NER", "spaCy, the rest",
+]
+
+
+class Timers:
+    """Seconds per phase; a phase timed inside another is taken out of the outer one."""
+
+    def __init__(self, sync):
+        self.sync = sync
+        self.totals = defaultdict(float)
+        self.stack = []
+
+    @contextmanager
+    def phase(self, name):
+        self.sync()
+        start = time.perf_counter()
+        self.stack.append(0.0)  # time of phases nested in this one
+        try:
+            yield
+        finally:
+            self.sync()
+            took = time.perf_counter() - start
+            nested = self.stack.pop()
+            self.totals[name] += took - nested
+            if self.stack:
+                self.stack[-1] += took
+
+
+def wrap(owner, attribute, wrapper):
+    """Replace owner.attribute by wrapper(original); returns an undo."""
+    original = getattr(owner, attribute)
+    setattr(owner, attribute, wrapper(original))
+    return lambda: setattr(owner, attribute, original)
+
+
+class TimedComponent:
+    """A pipeline component whose update and finish_update are timed (spaCy's NER is
+    a Cython class: its methods cannot be wrapped in place). `model` and
+    `is_trainable` are properties, so spaCy's TrainableComponent check sees them."""
+
+    def __init__(self, component, timers, update_phase, optimizer_phase):
+        self.component = component
+        self.timers = timers
+        self.update_phase = update_phase
+        self.optimizer_phase = optimizer_phase
+
+    @property
+    def model(self):
+        return self.component.model
+
+    @property
+    def is_trainable(self):
+        return self.component.is_trainable
+
+    def update(self, *args, **kwargs):
+        with self.timers.phase(self.update_phase):
+            return self.component.update(*args, **kwargs)
+
+    def finish_update(self, sgd):
+        with self.timers.phase(self.optimizer_phase):
+            return self.component.finish_update(sgd)
+
+    def __getattr__(self, name):
+        return getattr(self.component, name)
+
+
+@contextmanager
+def timed_phases(nlp, timers):
+    from spacy_llama_ner.backbone import model as llama_model
+
+    def timed(name):
+        def wrapper(function):
+            def run(*args, **kwargs):
+                with timers.phase(name):
+                    return function(*args, **kwargs)
+            return run
+        return wrapper
+
+    def timed_shim(begin_update):
+        def run(self, inputs):
+            with timers.phase("backbone forward"):
+                output, backprop = begin_update(self, inputs)
+
+            def timed_backprop(grads):
+                with timers.phase("backbone backward"):
+                    return backprop(grads)
+            return output, timed_backprop
+        return run
+
+    undo = [
+        wrap(llama_model, "tokenize_spans", timed("word pieces + alignment")),
+        wrap(llama_model, "align_spans", timed("word pieces + alignment")),
+        wrap(llama_model.LlamaShim, "begin_update", timed_shim),
+    ]
+    components = list(nlp._components)
+    phases = {"transformer": ("transformer component, the rest", "optimizer: transformer"),
+              "ner": ("NER (parser, listener)", "optimizer: NER")}
+    nlp._components = [(name, TimedComponent(proc, timers, *phases[name]) if name in phases else proc)
+                       for name, proc in components]
+    try:
+        yield
+    finally:
+        nlp._components = components
+        for undo_one in reversed(undo):
+            undo_one()
+
+
+def profile(args):
+    """Where the time of one training step of args.profile goes (--profile)."""
+    import torch
+    from spacy.training import Example
+
+    if args.gpu_id >= 0:
+        use_gpu(args.gpu_id)
+    torch.manual_seed(0)
+    sync = torch.cuda.synchronize if args.gpu_id >= 0 else (lambda: None)
+    docs = load_docs(args)
+    if not docs:
+        sys.exit(f"no docs in {args.data}")
+    nlp = make_pipeline(args, args.profile)
+    examples = [Example(nlp.make_doc(d.text), d) for d in docs]
+    nlp.initialize(lambda: examples)
+    optimizer = nlp.create_optimizer()
+    batches = batches_of(examples, args.batch_docs)
+
+    def one_pass():
+        sync()
+        start = time.perf_counter()
+        for batch in batches:
+            nlp.update(batch, sgd=optimizer)
+        sync()
+        return time.perf_counter() - start
+
+    one_pass()  # warm-up
+    plain = one_pass()  # no timers, no extra waits
+    timers = Timers(sync)
+    with timed_phases(nlp, timers):
+        with timers.phase("spaCy, the rest"):
+            profiled = one_pass()
+    words = sum(len(d) for d in docs)
+    per_batch = {name: timers.totals[name] / len(batches) for name in PHASES}
+    rows = [f"| {name} | {1000 * s:,.1f} | {100 * s * len(batches) / profiled:.1f}% |" for name, s in per_batch.items()]
+    device = torch.cuda.get_device_name(args.gpu_id) if args.gpu_id >= 0 else "CPU"
+    text = "\n".join([
+        f"`{args.profile}`, model `{args.model}`, dtype {args.dtype}, {device}; {len(docs)} docs / {words} words of `{args.data}` "
+        f"in {len(batches)} batches of {args.batch_docs} docs, after a warm-up pass.",
+        "",
+        "| phase | ms per batch | share of the step |",
+        "|---|---|---|",
+        *rows,
+        f"| **the step, timed by phase** | **{1000 * profiled / len(batches):,.1f}** | 100% |",
+        f"| the step without the timers' waits | {1000 * plain / len(batches):,.1f} | {100 * plain / profiled:.0f}% |",
+    ]) + "\n"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({
+        "args": vars(args), "device": device, "batches": len(batches), "words": words,
+        "seconds_per_batch": per_batch, "step_s": profiled / len(batches), "plain_step_s": plain / len(batches),
+    }, indent=2))
+    print(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_shared_arguments(parser, "metrics/benchmark-cpu")
+    add_shared_arguments(parser, "metrics/benchmark")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--profile", metavar="VARIANT", help="split one training step of this ours-...-train variant into its phases")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     variants = args.variants.split(",")
@@ -384,7 +561,12 @@ def main():
     if unknown:
         parser.error(f"--variants: unknown {', '.join(map(repr, unknown))}; the names are listed at the top of "
                      f"scripts/benchmark.py, e.g. {', '.join(VARIANTS[:3])}, ours-ckpt8-freeze-train")
+    if args.profile and not (args.profile.startswith("ours-") and args.profile.endswith("-train") and VARIANT_NAME.fullmatch(args.profile)):
+        parser.error(f"--profile: {args.profile!r} is not one of the ours-...-train variants, "
+                     "e.g. ours-bidirectional-train, ours-causal-train, ours-layerwise15-train, ours-ckpt8-train")
     resolve_model(args)
+    if args.profile:
+        return profile(args)
     if args.variant:
         return run_variant(args)
     results = []

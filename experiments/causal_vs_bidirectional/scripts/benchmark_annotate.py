@@ -6,7 +6,7 @@ Takes the first --n-texts sentences of CORPUS as plain text, one per line, and t
 whole commands (process start to exit, pipeline loading included) over them:
 
   bare-loop        a minimal script: spacy.load, nlp.pipe, one JSON line of entities per text
-  annotate         python -m spacy_llama_ner.annotate (one process)
+  annotate         python -m spacy llama-ner annotate (one process)
   annotate-nproc2  the same with --n-process 2
   annotate-ray2    the same with --ray local --actors 2 (Ray's start-up included)
 
@@ -37,7 +37,7 @@ with open(sys.argv[2], encoding="utf-8") as src, open(sys.argv[3], "w", encoding
 
 
 def commands(pipeline: str, texts: Path, out_dir: Path):
-    annotate = [sys.executable, "-m", "spacy_llama_ner.annotate", pipeline, str(texts)]
+    annotate = [sys.executable, "-m", "spacy", "llama-ner", "annotate", pipeline, str(texts)]
     return {
         "bare-loop": lambda out: [sys.executable, "-c", BARE_LOOP, pipeline, str(texts), str(out)],
         "annotate": lambda out: annotate + [str(out), "--no-progress"],

@@ -17,9 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import spacy
-from spacy.training import Corpus
-from spacy.util import fix_random_seed
 from wasabi import msg
 
 import runs
@@ -45,6 +42,10 @@ def parameter_counts(nlp):
 
 def score(pipeline: Path, corpus: Path, output: Path, gpu_id: int) -> None:
     """Score one pipeline into output (run in a process of its own)."""
+    import spacy
+    from spacy.training import Corpus
+    from spacy.util import fix_random_seed
+
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     start = time.time()

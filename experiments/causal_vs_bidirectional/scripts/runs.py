@@ -27,7 +27,12 @@ A run is keyed by (setting, name): recording it again replaces its line.
     python scripts/runs.py record RUN_DIR --setting full [--name NAME] [--note TEXT]
 
 records a finished training directory (its run.json and train_log.jsonl, written by
-scripts/train.py, and test.json, written by scripts/evaluate.py, where present).
+scripts/train.py, and test.json, written by scripts/evaluate.py, where present);
+
+    python scripts/runs.py reproduce SETTING/NAME
+
+prints the commands that train and score that run again from its record (its config
+and every override); `python scripts/runs.py list` lists the runs.
 """
 import argparse
 import json
@@ -195,6 +200,26 @@ def record_dir(run_dir: Path, setting: str, name: Optional[str] = None, note: Op
     return upsert(record, path)
 
 
+def override_value(value) -> str:
+    """A config override's value as `spacy train` reads it back from the command line."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if re.fullmatch(r"[\w./:+-]+", text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+def reproduce(run: dict) -> str:
+    """scripts/train.py and scripts/evaluate.py command lines for the run's record: its
+    config and every override (the step budget included), into training/SETTING/NAME."""
+    output = f"training/{run['setting']}/{run['name']}"
+    gpu = ["--gpu-id 0"] if (run.get("device") or "cpu") != "cpu" else []
+    first = ["python scripts/train.py", run["config"], output, "--record", run["setting"], *gpu]
+    if run.get("init_from"):
+        first += ["--init-from", run["init_from"]]
+    train = [" ".join(first)] + [f"--{key} {override_value(value)}" for key, value in run["overrides"].items()]
+    evaluate = ["python scripts/evaluate.py", run.get("test", {}).get("corpus", "corpus/full/test.spacy"), output,
+                "--record", run["setting"], *gpu]
+    return " \\\n    ".join(train) + "\n" + " ".join(evaluate)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Record a finished run in results/runs.jsonl, or list the runs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,11 +231,20 @@ def main(argv=None) -> None:
     record.add_argument("--runs", type=Path, default=RUNS_FILE)
     show = sub.add_parser("list", help="one line per run: setting, name, steps, dev and test F1")
     show.add_argument("--runs", type=Path, default=RUNS_FILE)
+    again = sub.add_parser("reproduce", help="the commands that train and score SETTING/NAME again")
+    again.add_argument("run", metavar="SETTING/NAME")
+    again.add_argument("--runs", type=Path, default=RUNS_FILE)
     args = parser.parse_args(argv)
     if args.command == "record":
         run = record_dir(args.run_dir, args.setting, args.name, args.note, args.runs)
         scored = f", test F1 {100 * run['test']['ents_f']:.1f}" if "test" in run else " (not scored yet)"
         print(f"recorded {run['setting']}/{run['name']} in {args.runs}: dev F1 {100 * run['dev']['ents_f']:.1f}{scored}")
+    elif args.command == "reproduce":
+        setting, _, name = args.run.partition("/")
+        found = [run for run in read_runs(args.runs, setting) if run["name"] == name]
+        if not found:
+            raise SystemExit(f"no run {args.run} in {args.runs} (python scripts/runs.py list)")
+        print(reproduce(found[0]))
     else:
         for run in read_runs(args.runs):
             test = f"{100 * run['test']['ents_f']:.1f}" if "test" in run else "-"
