@@ -62,13 +62,24 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         shim.tokenizer, flat_spans, shim.settings.max_length, shim.pad_id, echo=echo
     )
     align = align_spans(flat_spans, offsets, wordpieces.input_ids.shape[1])
-    if count_truncated(flat_spans, offsets):
-        warnings.warn(
-            f"Some spans have more than max_length={shim.settings.max_length} word pieces "
-            + ("(counting both copies of attention = \"echo\") " if echo else "")
-            + "and were cut; their last tokens share the features of the last piece kept. "
-            "Use a smaller window in get_spans or a larger max_length."
-        )
+    truncated = count_truncated_per_doc(flat_spans, offsets)
+    for doc in docs:  # per Doc (doc.user_data), which annotate sums per run
+        if doc in truncated:
+            doc.user_data[TRUNCATED_KEY] = truncated[doc]
+        else:
+            doc.user_data.pop(TRUNCATED_KEY, None)
+    if truncated:
+        # and per model, for a training run; the warning says the running count at
+        # 1, 10, 100, ... cut spans, instead of once per process
+        before = model.attrs.get("truncated_spans", 0)
+        model.attrs["truncated_spans"] = after = before + sum(truncated.values())
+        if len(str(after)) > len(str(before)) or before == 0:
+            warnings.warn(
+                f"{after} span(s) so far have had more than max_length={shim.settings.max_length} word pieces "
+                + ("(counting both copies of attention = \"echo\") " if echo else "")
+                + "and were cut; their last tokens share the features of the last piece kept. "
+                "Use a smaller window in get_spans or a larger max_length."
+            )
     device = shim.device
     inputs = ArgsKwargs(
         args=(),
@@ -213,6 +224,18 @@ def keep_lowest_layers(backbone: torch.nn.Module, n: int) -> None:
     config.num_hidden_layers = n
     if getattr(config, "layer_types", None):
         config.layer_types = config.layer_types[:n]
+
+
+TRUNCATED_KEY = "spacy_llama_ner.truncated_spans"  # doc.user_data: the Doc's spans cut at max_length
+
+
+def count_truncated_per_doc(spans, offsets) -> dict:
+    """{doc: spans of it cut at max_length}, only for docs with such spans."""
+    counts: dict = {}
+    for span, span_offsets in zip(spans, offsets):
+        if count_truncated([span], [span_offsets]):
+            counts[span.doc] = counts.get(span.doc, 0) + 1
+    return counts
 
 
 @functools.lru_cache(maxsize=None)
