@@ -94,7 +94,7 @@ def fit_temperature(
 ) -> Tuple[float, Dict[str, float]]:
     """The temperature in [low, high] that minimizes the candidates' binary NLL
     (log-spaced grid, then a finer grid around the best point), with the NLL before
-    (T = 1) and after."""
+    (T = 1) and after; 1.0 when nothing beats T = 1."""
     def nll(t: float) -> float:
         return negative_log_likelihood(*outcomes(parses, gold, t))
 
@@ -105,8 +105,10 @@ def fit_temperature(
     fine = numpy.geomspace(lo, hi, 21)
     fine_losses = [nll(t) for t in fine]
     k = int(numpy.argmin(fine_losses))
-    t_best = float(fine[k])
-    return t_best, {"nll_t1": nll(1.0), "nll_fitted": float(fine_losses[k])}
+    t_best, nll_best, nll_one = float(fine[k]), float(fine_losses[k]), nll(1.0)
+    if not nll_best < nll_one - 1e-9:  # no better than the beam's own probabilities: keep them
+        t_best, nll_best = 1.0, nll_one
+    return t_best, {"nll_t1": nll_one, "nll_fitted": nll_best}
 
 
 def gold_words_docs(nlp, gold_docs) -> list:
@@ -136,3 +138,37 @@ def fit_pipeline_temperature(nlp, gold_docs, component: str = "ner_confidence") 
     temperature, info = fit_temperature(parses, gold)
     nlp.get_pipe(component).temperature = temperature
     return temperature, info
+
+
+def main(argv=None) -> None:
+    """python -m spacy_llama_ner.calibration PIPELINE DEV.spacy OUTPUT: fit the
+    ner_confidence temperature of PIPELINE on DEV.spacy and save the pipeline to OUTPUT."""
+    import argparse
+
+    import spacy
+    from spacy.tokens import DocBin
+
+    ap = argparse.ArgumentParser(prog="python -m spacy_llama_ner.calibration", description=main.__doc__)
+    ap.add_argument("pipeline", help="a trained pipeline with ner_confidence (configs/ner_beam.cfg)")
+    ap.add_argument("dev", help="annotated docs (.spacy) the temperature is fitted on: not the test set")
+    ap.add_argument("output", help="where the pipeline with the fitted temperature is saved")
+    ap.add_argument("--component", default="ner_confidence")
+    ap.add_argument("--limit", type=int, default=0, help="first N docs only (0: all)")
+    args = ap.parse_args(argv)
+    nlp = spacy.load(args.pipeline)
+    from .scores import require_scores
+
+    require_scores(nlp)
+    docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
+    if args.limit:
+        docs = docs[: args.limit]
+    temperature, info = fit_pipeline_temperature(nlp, docs, args.component)
+    nlp.to_disk(args.output)
+    print(
+        f"temperature {temperature:.3f} fitted on {len(docs)} docs of {args.dev} "
+        f"(candidate NLL {info['nll_t1']:.4f} at T=1, {info['nll_fitted']:.4f} fitted); saved to {args.output}"
+    )
+
+
+if __name__ == "__main__":
+    main()
