@@ -60,8 +60,8 @@ def test_committed_runs_rebuild_the_committed_tables(tmp_path):
 @pytest.mark.timeout(300)
 def test_demo_workflow_trains_scores_records_and_reports(tiny_llama, tmp_path):
     """The `demo` workflow on a tiny model and budget, in a copy of the study with the
-    repository's configs and scripts where it expects them (../../): every command is
-    resolved (a dry run), then its key commands run as the workflow runs them:
+    repository's configs and scripts where it expects them (../../): every workflow's
+    commands are resolved (a dry run), then the demo's key commands run as the workflow runs them:
     fetch-data, convert-demo, train-causal and train-bidirectional (two seeds each),
     evaluate.py on those four (as evaluate-demo does), report.py (as report-demo does)."""
     from weasel.cli.run import project_run
@@ -88,7 +88,8 @@ def test_demo_workflow_trains_scores_records_and_reports(tiny_llama, tmp_path):
     os.environ["HF_HUB_OFFLINE"] = "1"
     cwd = os.getcwd()
     try:
-        project_run(study, "demo", overrides=overrides, dry=True)
+        for workflow in ("demo", "variants", "full", "benchmark"):  # every command resolves
+            project_run(study, workflow, overrides=overrides, dry=True)
         for command in ("fetch-data", "convert-demo", "train-causal", "train-bidirectional"):
             project_run(study, command, overrides=overrides, capture=True)
     finally:
