@@ -1,0 +1,82 @@
+"""Finding, fingerprinting and loading the pipeline a run annotates with."""
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+from .records import AnnotateError
+
+
+def pipeline_location(pipeline: str) -> str:
+    """An absolute directory, or the name of an installed pipeline package."""
+    from spacy.util import is_package
+
+    if Path(pipeline).exists():
+        return str(Path(pipeline).resolve())
+    if is_package(pipeline):
+        return pipeline
+    raise AnnotateError(f"pipeline not found: {pipeline} (a directory from `spacy train` or an installed package name)")
+
+
+def pipeline_root(pipeline: str) -> Path:
+    root = Path(pipeline)
+    if not root.exists():
+        from spacy.util import get_package_path
+
+        root = get_package_path(pipeline)
+    return root
+
+
+def pipeline_fingerprint(pipeline: str) -> str:
+    """A digest of the names, sizes and modification times of the pipeline's files."""
+    root = pipeline_root(pipeline)
+    digest = hashlib.sha1()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def pipeline_batch_size(pipeline: str) -> int:
+    """[nlp] batch_size of the pipeline's config: the batch size `nlp.pipe` uses by default."""
+    from spacy.util import load_config
+
+    root = pipeline_root(pipeline)
+    path = root / "config.cfg"
+    if not path.exists():  # an installed package keeps its data one directory down
+        path = next(iter(sorted(root.glob("*/config.cfg"))), path)
+    try:
+        size = load_config(path, interpolate=False)["nlp"].get("batch_size")
+    except Exception as err:  # a missing or unreadable config fails again, named, when the pipeline loads
+        raise AnnotateError(f"cannot read {path}: {err}") from None
+    return int(size) if isinstance(size, int) and size > 0 else 1000
+
+
+def import_code(code: Optional[str]) -> None:
+    """Run the Python file `code` (custom components' factories), as spaCy's --code does."""
+    if code is None:
+        return
+    from spacy.util import import_file
+
+    if not Path(code).is_file():
+        raise AnnotateError(f"--code {code}: file not found")
+    try:
+        import_file("python_code", code)
+    except Exception as err:
+        raise AnnotateError(f"--code {code}: the file fails on import ({type(err).__name__}: {err})") from None
+
+
+def load_pipeline(pipeline: str, gpu_id: int, code: Optional[str] = None):
+    """The loaded pipeline, on GPU `gpu_id` (-1: the CPU); a failure is an AnnotateError."""
+    import spacy
+
+    import_code(code)
+
+    if gpu_id >= 0:
+        try:
+            spacy.require_gpu(gpu_id)
+        except Exception as err:  # thinc raises ValueError without CuPy or a visible GPU
+            raise AnnotateError(f"--gpu-id {gpu_id}: no GPU to run on ({err}); --gpu-id -1 runs on the CPU") from None
+    try:
+        return spacy.load(pipeline)
+    except Exception as err:  # a damaged file fails in many ways; name the pipeline and the reason
+        raise AnnotateError(f"cannot load pipeline {pipeline!r}: {type(err).__name__}: {err}") from None
