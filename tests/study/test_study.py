@@ -17,7 +17,7 @@ STUDY = ROOT / "experiments" / "causal_vs_bidirectional"
 # entity types other than CoNLL-2003's: nothing in the study may assume them
 WORDS = "the patient took Aspirin for a headache and Ibuprofen for fever after the flu".split()
 # (committed table, the report command's arguments that wrote it)
-TABLES = [("docs/full_table.md", ["full"]), ("docs/gpu_table.md", ["gpu"])]
+TABLES = [("docs/results_full_table.md", ["full"]), ("docs/results_gpu_table.md", ["gpu"])]
 
 
 def write_conll(path, n_sentences, seed):
@@ -42,7 +42,7 @@ def python(*args, cwd):
 
 def test_committed_runs_rebuild_the_committed_tables(tmp_path):
     """results/runs.jsonl parses, every record has what a table needs, and the report
-    command rebuilds docs/full_table.md and docs/gpu_table.md from it, byte for byte."""
+    command rebuilds docs/results_full_table.md and docs/results_gpu_table.md from it, byte for byte."""
     records = [json.loads(line) for line in (STUDY / "results" / "runs.jsonl").read_text().splitlines()]
     assert len({(r["setting"], r["name"]) for r in records}) == len(records)
     for r in records:
@@ -101,7 +101,7 @@ def test_demo_workflow_trains_scores_records_and_reports(tiny_llama, tmp_path):
     assert all(f" {mode} " in evaluate for mode in modes)
     python("scripts/evaluate.py", "corpus/demo/test.spacy", *modes, "--gpu-id", "-1", "--record", "demo", cwd=study)
     report, = scripts["report-demo"]
-    assert report.startswith("python scripts/report.py demo --table docs/demo_table.md --figure docs/demo.png --groups ")
+    assert report.startswith("python scripts/report.py demo --table docs/results_demo_table.md --figure docs/results_demo.png --groups ")
     python(*report.split()[1:-1], "bidirectional,causal", cwd=study)
 
     lines = (study / "results" / "runs.jsonl").read_text().splitlines()
@@ -119,11 +119,11 @@ def test_demo_workflow_trains_scores_records_and_reports(tiny_llama, tmp_path):
     assert demo["causal-s0"]["config"] == demo["bidirectional-s1"]["config"] == "../../configs/ner_bidirectional.cfg"
     assert demo["causal-s1"]["overrides"]["training.optimizer.learn_rate.warmup_steps"] == 10  # the demo's schedule
 
-    table, against_causal, against_bidirectional = (study / "docs" / "demo_table.md").read_text().split("\n\n")
+    table, against_causal, against_bidirectional = (study / "docs" / "results_demo_table.md").read_text().split("\n\n")
     assert [row.split(" | ")[:2] for row in table.splitlines()[2:]] == [["| bidirectional", "2"], ["| causal", "2"]]
     assert against_causal.splitlines()[2].startswith("| bidirectional | ")
-    assert (study / "docs" / "demo.png").stat().st_size > 10_000
-    assert (study / "docs" / "demo.png").read_bytes() != (STUDY / "docs" / "demo.png").read_bytes()
+    assert (study / "docs" / "results_demo.png").stat().st_size > 10_000
+    assert (study / "docs" / "results_demo.png").read_bytes() != (STUDY / "docs" / "results_demo.png").read_bytes()
 
     # a run trained outside the workflow goes into the summary from its directory
     python("scripts/runs.py", "record", "training/demo/bidirectional-s1", "--setting", "full",
