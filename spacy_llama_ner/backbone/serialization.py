@@ -18,7 +18,10 @@ from safetensors.torch import save as save_safetensors
 from transformers import AutoModel, AutoTokenizer, PretrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from transformers import __version__ as transformers_version
+
 from ..settings import LoraSettings
+from .loading import LLAMA_FAMILY
 
 FORMAT_VERSION = 1
 # msgpack's bin type holds at most 4 GiB - 1; stay well under it.
@@ -31,10 +34,31 @@ def tokenizer_to_files(tokenizer) -> Dict[str, bytes]:
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
+def check_file_name(name) -> str:
+    """`name` if it is a plain file name; a pipeline file that names a path (absolute, with
+    a directory, `..`) would make loading write outside the temporary directory."""
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and Path(name).name == name
+        and not Path(name).is_absolute()
+    )
+    if not plain:
+        raise ValueError(
+            f"The pipeline's transformer names a tokenizer file {name!r}, which is not a plain file name: "
+            "the pipeline file is damaged or was crafted to write elsewhere; it is not loaded"
+        )
+    return name
+
+
 def tokenizer_from_files(files: Dict[str, bytes]):
+    names = [check_file_name(name) for name in files]  # all checked before anything is written
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in files.items():
-            (Path(tmp) / name).write_bytes(data)
+        for name in names:
+            (Path(tmp) / name).write_bytes(files[name])
         return AutoTokenizer.from_pretrained(tmp, use_fast=True)
 
 
@@ -63,7 +87,14 @@ def shards_to_state(shards: List[bytes]) -> Dict[str, torch.Tensor]:
 
 
 def config_from_dict(data: Dict) -> PretrainedConfig:
-    return CONFIG_MAPPING[data["model_type"]].from_dict(data)
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(
+            f"The pipeline's transformer was saved with model_type {model_type!r}, which this transformers "
+            f"version ({transformers_version}) does not know; spacy_llama_ner supports {list(LLAMA_FAMILY)}. "
+            "Load it with the transformers version it was saved with, or retrain."
+        )
+    return CONFIG_MAPPING[model_type].from_dict(data)
 
 
 def empty_backbone(config: PretrainedConfig, attn_implementation: str) -> torch.nn.Module:

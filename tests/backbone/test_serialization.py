@@ -179,3 +179,46 @@ def test_weights_are_sharded_below_the_blob_limit(tiny_llama, tmp_path, monkeypa
     nlp.to_disk(tmp_path / "pipeline")
     vectors, _ = load_in_fresh_process(tmp_path / "pipeline", tmp_path)
     assert max(float(numpy.abs(a - b).max()) for a, b in zip(expected, vectors)) <= 1e-5
+
+
+def crafted_pipeline(tiny_llama, tmp_path, edit):
+    """A saved pipeline whose transformer file was edited by `edit(shim_dict)`."""
+    import srsly
+
+    path = tmp_path / "crafted"
+    nlp = make_nlp(tiny_llama, with_ner=False)
+    nlp.initialize()
+    nlp.to_disk(path)
+    model_file = path / "transformer" / "model"
+    data = srsly.msgpack_loads(model_file.read_bytes())
+    edit(data["shims"][0][0])
+    model_file.write_bytes(srsly.msgpack_dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("name", ["../escaped.txt", "ABSOLUTE", "sub/dir.txt", ".."])
+def test_a_crafted_tokenizer_file_name_writes_nothing_outside(tiny_llama, tmp_path, name, monkeypatch):
+    """Loading an untrusted pipeline must not write where its file says: only plain file names."""
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # so "../x" would land in tmp_path
+    target = tmp_path / "outside" / "escaped.txt"
+    target.parent.mkdir()
+    name = str(target) if name == "ABSOLUTE" else name
+    cwd = os.getcwd()
+    os.chdir(target.parent)  # so that a relative escape would land beside the target too
+    try:
+        path = crafted_pipeline(tiny_llama, tmp_path, lambda shim: shim["tokenizer"].__setitem__(name, b"pwned"))
+        with pytest.raises(ValueError, match="not a plain file name"):
+            spacy.load(path)
+    finally:
+        os.chdir(cwd)
+    assert not target.exists()
+    assert not list(tmp_path.glob("**/escaped.txt")) and not list(tmp_path.glob("**/dir.txt"))
+
+
+def test_an_unknown_model_type_is_named(tiny_llama, tmp_path):
+    path = crafted_pipeline(tiny_llama, tmp_path, lambda shim: shim["config"].__setitem__("model_type", "llama9"))
+    with pytest.raises(ValueError, match="saved with model_type 'llama9', which this transformers version"):
+        spacy.load(path)
