@@ -30,7 +30,11 @@ import torch
 from .conll import ConllFormatError, read_utf8
 from .backbone.encoder import LlamaEncoder
 from .backbone.loading import check_llama_family, load_model_config, load_tokenizer, resolve_source
-from .settings import ConfigError
+from .backbone.lora import add_lora
+from .settings import ConfigError, LoraSettings
+
+# LLM2Vec adapts the attention and the MLP projections (training's LoRA default is attention only)
+ADAPT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 class AdaptError(Exception):
@@ -102,6 +106,16 @@ def mntp_loss(encoder: LlamaEncoder, lm_head: torch.nn.Module, ids, attention, l
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
 
 
+def merge_lora(model: torch.nn.Module) -> None:
+    """Fold each LoRA adapter into its base weight and put the plain layer back."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in [(n, m) for n, m in model.named_modules() if isinstance(m, LoraLayer)]:
+        module.merge()
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
+
+
 def held_out_loss(encoder, lm_head, batches) -> float:
     encoder.eval()
     with torch.no_grad():
@@ -113,7 +127,7 @@ def held_out_loss(encoder, lm_head, batches) -> float:
 def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size: int = 32, max_length: int = 128,
           mask_prob: float = 0.2, learn_rate: float = 5e-5, warmup_steps: int = 100, lora_r: int = 16,
           lora_alpha: Optional[int] = None, bidirectional_from_layer: int = 0, held_out: float = 0.05,
-          eval_every: int = 100, seed: int = 0, progress_bar: bool = True) -> dict:
+          eval_every: int = 100, seed: int = 0, lora_target_modules=ADAPT_LORA_TARGETS, progress_bar: bool = True) -> dict:
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
@@ -149,15 +163,16 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
             "and its embeddings are not tied): masked next-token prediction needs the trained head. "
             "Give the .gguf file or the original model directory instead"
         )
-    if lora_r:
-        from peft import LoraConfig, get_peft_model
-
-        targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-        lm = get_peft_model(lm, LoraConfig(r=lora_r, lora_alpha=lora_alpha or 2 * lora_r, lora_dropout=0.05,
-                                           target_modules=targets, bias="none"))
-    base = lm.get_base_model() if lora_r else lm
-    encoder = LlamaEncoder(base.model, [i < bidirectional_from_layer for i in range(layers)])
-    lm_head = base.get_output_embeddings()
+    if lora_r:  # the same LoRA as training's (spacy_llama_ner.backbone.lora), merged at the end
+        lora = LoraSettings(r=lora_r, alpha=lora_alpha or 2 * lora_r, dropout=0.05, target_modules=list(lora_target_modules))
+        try:
+            add_lora(lm.model, lora)
+        except ConfigError as err:
+            raise AdaptError(f"--lora-target-modules {' '.join(lora_target_modules)}: {str(err).split(': ', 1)[1]}") from None
+        for param in lm.get_output_embeddings().parameters():  # a head not tied to the embeddings stays frozen too
+            param.requires_grad_(False)
+    encoder = LlamaEncoder(lm.model, [i < bidirectional_from_layer for i in range(layers)])
+    lm_head = lm.get_output_embeddings()
 
     shuffled = texts[:]
     random.Random(seed).shuffle(shuffled)
@@ -199,13 +214,13 @@ def adapt(model: str, text: Path, output: Path, *, steps: int = 1000, batch_size
     after = entry["held_out_loss"]
     seconds = time.perf_counter() - start
     if lora_r:
-        lm = lm.merge_and_unload()
+        merge_lora(lm)
     lm.save_pretrained(output)
     tokenizer.save_pretrained(output)
     report = {
         "model": model, "text": str(text), "texts_trained": len(train), "texts_held_out": len(held), "steps": steps,
         "batch_size": batch_size, "max_length": max_length, "mask_prob": mask_prob, "learn_rate": learn_rate,
-        "warmup_steps": warmup_steps, "lora_r": lora_r, "bidirectional_from_layer": bidirectional_from_layer,
+        "warmup_steps": warmup_steps, "lora_r": lora_r, "lora_target_modules": list(lora_target_modules) if lora_r else [], "bidirectional_from_layer": bidirectional_from_layer,
         "seed": seed, "held_out_loss_before": before, "held_out_loss_after": after, "seconds": round(seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
@@ -226,6 +241,8 @@ def main(argv=None, prog: str = "python -m spacy llama-ner adapt") -> int:
     p.add_argument("--warmup-steps", type=int, default=100)
     p.add_argument("--lora-r", type=int, default=16, help="LoRA rank, merged at the end; 0 trains all weights (default: 16)")
     p.add_argument("--lora-alpha", type=int, default=None, help="default: 2 × r")
+    p.add_argument("--lora-target-modules", nargs="+", default=list(ADAPT_LORA_TARGETS), metavar="NAME",
+                   help=f"linear modules that get adapters (default: {' '.join(ADAPT_LORA_TARGETS)})")
     p.add_argument("--bidirectional-from-layer", type=int, default=0, help="layers below it stay causal (default: 0)")
     p.add_argument("--held-out", type=float, default=0.05, help="share of texts held out for the loss (default: 0.05)")
     p.add_argument("--eval-every", type=int, default=100, help="steps between held-out losses (default: 100)")

@@ -38,7 +38,8 @@ def test_lora_adaptation_lowers_held_out_loss_and_loads_as_a_bidirectional_backb
     assert len([e for e in log if "loss" in e]) == 30
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         names = list(f.keys())
-    assert names and not [n for n in names if "lora" in n]  # merged into the weights
+    assert names and not [n for n in names if "lora" in n or "base_layer" in n]  # merged into the plain weights
+    assert report["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
     from spacy.training import Example
 
@@ -76,6 +77,9 @@ def test_mistakes_are_named(tiny_lm, tiny_llama, text_file, tmp_path, capsys, mo
         (("meta-llama/Llama-3.2-1B", text_file, tmp_path / "o5"), "HF_HUB_OFFLINE=1"),
         ((broken, text_file, tmp_path / "o6"), "not a readable GGUF file"),
         ((tiny_llama, text_file, tmp_path / "o7"), "has no LM head"),
+        # LoRA is set up by spacy_llama_ner.backbone.lora.add_lora, as for training, with its check
+        ((tiny_lm, text_file, tmp_path / "o8", "--lora-target-modules", "q_proj", "qkv"),
+         "--lora-target-modules q_proj qkv: ['qkv'] not found in the model; its linear modules are ["),
     ]
     for args, message in cases:
         assert run_adapt(*args) == 1
