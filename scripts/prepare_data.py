@@ -12,6 +12,7 @@ against the MD5 sums of the standard files.
 import argparse
 import hashlib
 import io
+import os
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -34,18 +35,31 @@ def md5(path: Path) -> str:
 
 
 def download(url: str, data_dir: Path, files: dict) -> None:
+    """Fetch the archive and check every file against its checksum before any is written,
+    then write each atomically: a bad or partial download leaves nothing that a later
+    run would take for your own data."""
     msg.info(f"Downloading CoNLL-2003 from {url}")
-    with urllib.request.urlopen(url, timeout=60) as response:
-        archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    except (OSError, zipfile.BadZipFile) as err:
+        raise SystemExit(f"{url}: download failed ({err}); nothing was written to {data_dir}")
     members = {Path(n).name: n for n in archive.namelist()}
-    data_dir.mkdir(parents=True, exist_ok=True)
+    contents = {}
     for split in SPLITS:
         name = next((members[n] for n in ZIP_NAMES[split] if n in members), None)
         if name is None:
-            raise SystemExit(f"{url}: no {' or '.join(ZIP_NAMES[split])} in the archive")
-        (data_dir / files[split]).write_bytes(archive.read(name))
-        if md5(data_dir / files[split]) != CONLL2003_MD5[split]:
-            raise SystemExit(f"{url}: {split} file does not match the CoNLL-2003 checksum")
+            raise SystemExit(f"{url}: no {' or '.join(ZIP_NAMES[split])} in the archive; nothing was written to {data_dir}")
+        contents[split] = archive.read(name)
+        if hashlib.md5(contents[split]).hexdigest() != CONLL2003_MD5[split]:
+            raise SystemExit(f"{url}: the {split} file ({name}) does not match the CoNLL-2003 checksum; "
+                             f"nothing was written to {data_dir}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        target = data_dir / files[split]
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(contents[split])
+        os.replace(tmp, target)
 
 
 def main():
