@@ -11,7 +11,6 @@ diagram, precision above 0.5/0.9/0.99, precision-recall over the threshold), bef
 after a temperature fitted on the dev set. Writes results/confidence.json and two PNGs.
 """
 import argparse
-import copy
 import datetime
 import json
 import platform
@@ -128,18 +127,38 @@ def plot(result, out_dir):
     plt.close(fig)
 
 
+def measure_greedy(path, test_gold, gold, words, beam_width):
+    """F1 and speed of the greedy pipeline; its model decoded with a beam, calibration."""
+    greedy = spacy.load(path)
+    gdocs, t_greedy = timed(lambda: list(greedy.pipe(cal.gold_words_docs(greedy, test_gold), batch_size=64)))
+    part = {"f1": prf([ents(d) for d in gdocs], gold), "speed_greedy": {"seconds": t_greedy, "words_per_s": words / t_greedy}}
+    # the greedy-trained model decoded with a beam (components.ner_confidence.beam_width set)
+    gconf = greedy.add_pipe("ner_confidence", config={"beam_width": beam_width})
+    gparses = [p for i in range(0, len(gdocs), 64) for p in gconf.beam_parses(gdocs[i : i + 64])]
+    gs, gc = cal.outcomes(gparses, gold, 1.0)
+    part["greedy_beam_decoded"] = {
+        "beam_width": beam_width,
+        "ece_candidates": cal.expected_calibration_error(gs, gc),
+        "precision_above": [cal.precision_above(gs, gc, t) for t in THRESHOLDS],
+    }
+    return part
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--greedy", required=True, help="a trained pipeline with the greedy ner")
-    ap.add_argument("--beam", required=True, help="a trained pipeline from configs/ner_beam.cfg")
+    ap.add_argument("--beam", default=None, help="a trained pipeline from configs/ner_beam.cfg (required unless --only-greedy)")
     ap.add_argument("--dev", default="corpus/full/dev.spacy", help="annotated docs the temperature is fitted on")
     ap.add_argument("--test", default="corpus/full/test.spacy")
     ap.add_argument("--dev-limit", type=int, default=0, help="first N dev docs only (0: all)")
     ap.add_argument("--test-limit", type=int, default=0, help="first N test docs only (0: all)")
-    ap.add_argument("--speed-docs", type=int, default=300, help="test docs of the whole-pipeline speed runs")
-    ap.add_argument("--speed-rounds", type=int, default=2, help="rounds of the whole-pipeline speed runs")
+    ap.add_argument("--speed-docs", type=int, default=100, help="test docs of the whole-pipeline speed runs")
+    ap.add_argument("--speed-rounds", type=int, default=1, help="rounds of the whole-pipeline speed runs")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--command", default=None, help="the command line recorded in the result")
+    ap.add_argument("--only-greedy", action="store_true", help="measure the greedy pipeline only, into OUT/greedy.json")
+    ap.add_argument("--greedy-from-file", action="store_true", help="take the greedy figures from OUT/greedy.json (--only-greedy)")
+    ap.add_argument("--beam-width", type=int, default=8, help="with --only-greedy: the beam the greedy model is decoded with")
     args = ap.parse_args(argv)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +170,17 @@ def main(argv=None):
         "command": args.command or " ".join([Path(sys.executable).name] + sys.argv),
         "pipelines": {"greedy": args.greedy, "beam": args.beam},
     }
+
+    if args.only_greedy:
+        vocab_nlp = spacy.blank("en")
+        test_gold = read(vocab_nlp, args.test, args.test_limit)
+        gold = [ents(g) for g in test_gold]
+        words = sum(len(g) for g in test_gold)
+        part = measure_greedy(args.greedy, test_gold, gold, words, args.beam_width)
+        part["test"] = {"path": args.test, "docs": len(test_gold), "words": words, "entities": sum(map(len, gold))}
+        (out_dir / "greedy.json").write_text(json.dumps(part, indent=1))
+        print(json.dumps(part, indent=1))
+        return
 
     # ---------------------------------------------------------------- beam pipeline
     nlp = spacy.load(args.beam)
@@ -218,19 +248,15 @@ def main(argv=None):
     del nlp, docs
 
     # ---------------------------------------------------------------- greedy pipeline
-    greedy = spacy.load(args.greedy)
-    gdocs, t_greedy = timed(lambda: list(greedy.pipe(cal.gold_words_docs(greedy, test_gold), batch_size=64)))
-    result["f1"]["greedy"] = prf([ents(d) for d in gdocs], gold)
-    result["speed_greedy"] = {"seconds": t_greedy, "words_per_s": words / t_greedy}
-    # the greedy-trained model decoded with a beam (components.ner_confidence.beam_width set)
-    gconf = greedy.add_pipe("ner_confidence", config={"beam_width": configured})
-    gparses = [p for i in range(0, len(gdocs), 64) for p in gconf.beam_parses(gdocs[i : i + 64])]
-    gs, gc = cal.outcomes(gparses, gold, 1.0)
-    result["greedy_beam_decoded"] = {
-        "beam_width": configured,
-        "ece_candidates": cal.expected_calibration_error(gs, gc),
-        "precision_above": [cal.precision_above(gs, gc, t) for t in THRESHOLDS],
-    }
+    greedy_file = out_dir / "greedy.json"
+    if args.greedy_from_file and greedy_file.exists():
+        part = json.loads(greedy_file.read_text())
+        assert part["test"] == result["test"], "greedy.json was measured on other test docs"
+    else:
+        part = measure_greedy(args.greedy, test_gold, gold, words, configured)
+    result["f1"]["greedy"] = part["f1"]
+    result["speed_greedy"] = part["speed_greedy"]
+    result["greedy_beam_decoded"] = part["greedy_beam_decoded"]
     result["f1_gap_beam_minus_greedy"] = f1_beam[str(configured)]["f"] - result["f1"]["greedy"]["f"]
 
     (out_dir / "confidence.json").write_text(json.dumps(result, indent=1))
