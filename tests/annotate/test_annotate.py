@@ -83,7 +83,7 @@ BAD_LINES = [
     (b'{"title": "no text"}\n', "no 'text' field"),
     (b'{"text": 42}\n', "'text' is a JSON int, not a string"),
     (b'{"text": "x\xff"}\n', "not valid UTF-8"),
-    (b"\n", "not valid JSON"),
+    (b'{"text": "\\ud83d and more"}\n', "'text' has the JSON escape \\ud83d, half of a surrogate pair"),
 ]
 
 
@@ -138,6 +138,7 @@ def test_user_mistakes_are_named(pipeline_dir, tmp_path):
     assert existing.read_text() == "precious\n"
 
 
+@pytest.mark.timeout(900)
 def test_a_killed_run_resumes_without_losing_or_repeating_a_line(pipeline_dir, tmp_path):
     texts = some_texts(2500, seed=3)
     source = tmp_path / "in.jsonl"
@@ -211,7 +212,7 @@ def test_annotate_benchmark_times_every_way_against_the_bare_loop(pipeline_dir, 
     for text in some_texts(40, seed=7):
         docbin.add(blank(text))
     docbin.to_disk(tmp_path / "dev.spacy")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_annotate.py"), str(pipeline_dir),
+    subprocess.run([sys.executable, str(ROOT / "experiments" / "causal_vs_bidirectional" / "scripts" / "benchmark_annotate.py"), str(pipeline_dir),
                     str(tmp_path / "dev.spacy"), str(tmp_path / "bench"), "--n-texts", "30", "--repeats", "1"],
                    check=True, capture_output=True, timeout=600)
     report = json.loads((tmp_path / "bench.json").read_text())
