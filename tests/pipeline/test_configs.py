@@ -4,7 +4,7 @@ from spacy.util import load_config, load_model_from_config
 
 from conftest import ROOT
 
-CONFIGS = ["ner_causal", "ner_bidirectional", "ner_llama32_1b_gpu", "ner_cnn"]
+CONFIGS = ["ner_causal", "ner_bidirectional", "ner_llama32_1b_gpu"]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
