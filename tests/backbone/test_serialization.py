@@ -51,7 +51,7 @@ def trained_pipeline(model_dir, **settings):
 def load_in_fresh_process(path, tmp_path):
     out = tmp_path / "vectors.npz"
     code = LOAD_AND_RUN.format(
-        tests=os.path.dirname(__file__), path=str(path), texts=json.dumps(TEXTS), out=str(out)
+        tests=os.path.dirname(os.path.dirname(__file__)), path=str(path), texts=json.dumps(TEXTS), out=str(out)
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
