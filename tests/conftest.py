@@ -141,26 +141,25 @@ def make_nlp(model_path, attention="bidirectional", get_spans=None, with_ner=Tru
     nlp.add_pipe("transformer", config={"model": model})
     if not with_ner:
         return nlp
-    nlp.add_pipe(
-        "ner",
-        config={
-            "model": {
-                "@architectures": "spacy.TransitionBasedParser.v2",
-                "state_type": "ner",
-                "extra_state_tokens": False,
-                "hidden_width": 64,
-                "maxout_pieces": 2,
-                "use_upper": False,
-                "tok2vec": {
-                    "@architectures": "spacy-transformers.TransformerListener.v1",
-                    "grad_factor": 1.0,
-                    "pooling": {"@layers": "reduce_mean.v1"},
-                    "upstream": "*",
-                },
-            }
-        },
-    )
+    nlp.add_pipe("ner", config={"model": NER_MODEL})
     return nlp
+
+
+# spaCy's NER model listening to the transformer (the configs' own)
+NER_MODEL = {
+    "@architectures": "spacy.TransitionBasedParser.v2",
+    "state_type": "ner",
+    "extra_state_tokens": False,
+    "hidden_width": 64,
+    "maxout_pieces": 2,
+    "use_upper": False,
+    "tok2vec": {
+        "@architectures": "spacy-transformers.TransformerListener.v1",
+        "grad_factor": 1.0,
+        "pooling": {"@layers": "reduce_mean.v1"},
+        "upstream": "*",
+    },
+}
 
 
 def token_vectors(nlp, texts):

@@ -13,7 +13,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
-from conftest import ROOT, TRAIN, make_nlp
+from conftest import NER_MODEL, ROOT, TRAIN, make_nlp
 from spacy_llama_ner.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -24,25 +24,11 @@ from spacy_llama_ner.calibration import (
 from spacy_llama_ner.confidence import ConfidenceConfigError, EntityConfidence, beam_marginals
 from spacy_llama_ner.scores import CANDIDATES_KEY, EntityScoresUnavailable, entity_scores, require_scores
 
-PARSER = {
-    "@architectures": "spacy.TransitionBasedParser.v2",
-    "state_type": "ner",
-    "extra_state_tokens": False,
-    "hidden_width": 64,
-    "maxout_pieces": 2,
-    "use_upper": False,
-    "tok2vec": {
-        "@architectures": "spacy-transformers.TransformerListener.v1",
-        "grad_factor": 1.0,
-        "pooling": {"@layers": "reduce_mean.v1"},
-        "upstream": "*",
-    },
-}
 
 
 def beam_nlp(model_dir, ner_beam_width=4, **confidence):
     nlp = make_nlp(model_dir, with_ner=False)
-    nlp.add_pipe("beam_ner", name="ner", config={"beam_width": ner_beam_width, "beam_update_prob": 0.5, "model": PARSER})
+    nlp.add_pipe("beam_ner", name="ner", config={"beam_width": ner_beam_width, "beam_update_prob": 0.5, "model": NER_MODEL})
     nlp.add_pipe("ner_confidence", config={"threshold": 0.0, **confidence})
     return nlp
 
