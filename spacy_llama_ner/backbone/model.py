@@ -71,8 +71,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
     if truncated:
         # and per model, for a training run; the warning says the running count at
         # 1, 10, 100, ... cut spans, instead of once per process
-        before = model.attrs.get("truncated_spans", 0)
-        model.attrs["truncated_spans"] = after = before + sum(truncated.values())
+        before = model.attrs.get(TRUNCATED_TOTAL, 0)
+        model.attrs[TRUNCATED_TOTAL] = after = before + sum(truncated.values())
+        if is_train:  # the rest are predictions: dev evaluations, annotate
+            model.attrs[TRUNCATED_IN_TRAINING] = model.attrs.get(TRUNCATED_IN_TRAINING, 0) + sum(truncated.values())
         if len(str(after)) > len(str(before)) or before == 0:
             warnings.warn(
                 f"{after} span(s) so far have had more than max_length={shim.settings.max_length} word pieces "
@@ -227,6 +229,8 @@ def keep_lowest_layers(backbone: torch.nn.Module, n: int) -> None:
 
 
 TRUNCATED_KEY = "spacy_llama_ner.truncated_spans"  # doc.user_data: the Doc's spans cut at max_length
+TRUNCATED_TOTAL = "truncated_spans"  # model.attrs: spans cut at max_length since the model was made
+TRUNCATED_IN_TRAINING = "truncated_spans_in_training"  # model.attrs: those cut in training updates
 
 
 def count_truncated_per_doc(spans, offsets) -> dict:

@@ -13,7 +13,7 @@ when dev F1 has not improved for `training.patience` steps or at the config's
 instead of the model's: its components are sourced (spaCy's own mechanism) and
 trained again with CONFIG's recipe, e.g. a second, longer schedule.
 
-Writes OUTPUT_DIR/train_log.jsonl (spaCy's ConsoleLogger.v3: one line per
+Writes OUTPUT_DIR/train_log.jsonl (the config's logger: one line per
 evaluation) and OUTPUT_DIR/run.json: wall time (also split into initialisation and
 the training loop, and the loop's seconds per step), peak memory (RSS on CPU,
 allocated on GPU), seed, dev scores, overrides, the command, date and machine.
