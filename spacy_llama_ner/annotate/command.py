@@ -43,7 +43,8 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
         entities_key: str = "entities", batch_size: Optional[int] = None, gpu_id: int = -1, n_process: int = 1,
         skip_bad_lines: bool = False, docbin: Optional[Path] = None, checkpoint_every: int = 1000,
         ray_address: Optional[str] = None, actors: int = 1, ray_gpu: bool = False, cpus_per_actor: float = 1,
-        max_line_bytes: int = MAX_LINE_BYTES, code: Optional[Path] = None, progress_bar: bool = True) -> Progress:
+        max_line_bytes: int = MAX_LINE_BYTES, code: Optional[Path] = None, progress_bar: bool = True,
+        overwrite: bool = False) -> Progress:
     """Annotate INPUT into OUTPUT (resuming a run stopped earlier); returns the final Progress.
 
     `batch_size` None: the pipeline's own [nlp] batch_size, the one `nlp.pipe` uses, so that
@@ -62,7 +63,7 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
     if code and not Path(code).is_file():
         raise AnnotateError(f"--code {code}: file not found")
     output.parent.mkdir(parents=True, exist_ok=True)
-    progress = start_or_resume(output, input_path, settings)  # saved before anything can fail
+    progress = start_or_resume(output, input_path, settings, overwrite)  # saved before anything can fail
     if progress.complete:
         msg.good(f"{output} is already complete ({progress.documents:,} documents)")
         return progress
@@ -159,6 +160,9 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
     p.add_argument("--cpus-per-actor", type=float, default=1, help="with --ray: CPUs (torch threads) per actor (default: 1)")
     p.add_argument("--code", type=Path, default=None,
                    help="a Python file to import first (custom components' factories), as with spacy train --code")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an OUTPUT this run cannot resume (a finished run, another pipeline's, "
+                        "a file of its own) instead of refusing; an interrupted run of the same arguments still resumes")
     p.add_argument("--no-progress", dest="progress_bar", action="store_false", help="no progress bar")
     return p.parse_args(argv)
 
@@ -170,7 +174,8 @@ def main(argv=None, prog: str = PROG) -> int:
             entities_key=args.entities_key, batch_size=args.batch_size, gpu_id=args.gpu_id, n_process=args.n_process,
             skip_bad_lines=args.skip_bad_lines, docbin=args.docbin, checkpoint_every=args.checkpoint_every,
             ray_address=args.ray_address, actors=args.actors, ray_gpu=args.ray_gpu,
-            cpus_per_actor=args.cpus_per_actor, max_line_bytes=args.max_line_bytes, code=args.code, progress_bar=args.progress_bar)
+            cpus_per_actor=args.cpus_per_actor, max_line_bytes=args.max_line_bytes, code=args.code, progress_bar=args.progress_bar,
+            overwrite=args.overwrite)
     except AnnotateError as err:
         report(f"error: {err}")
         return 1

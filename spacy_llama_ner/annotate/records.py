@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
+from wasabi import msg
+
 from ..scores import entity_scores
 
 FORMATS = ("auto", "jsonl", "text")
@@ -262,7 +264,7 @@ class Progress:
     @classmethod
     def load(cls, output: Path) -> "Progress":
         path = cls.path_for(output)
-        start_again = f"remove {output} and {path.name} to start again"
+        start_again = f"remove {output} and {path.name} to start again, or pass --overwrite to replace it"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -341,54 +343,66 @@ def shard_name(first_line: int) -> str:
     return f"{first_line:012d}.spacy"
 
 
-def start_or_resume(output: Path, input_path: Path, settings: Settings) -> Progress:
+def start_or_resume(output: Path, input_path: Path, settings: Settings, overwrite: bool = False) -> Progress:
     """The saved Progress of an interrupted run with these settings, checked against
     OUTPUT and INPUT; else a fresh one, written at once, so that an interruption at any
-    point later leaves a run that the same command resumes. OUTPUT is not touched here."""
+    point later leaves a run that the same command resumes. OUTPUT is not touched here
+    (a fresh run truncates it once the pipeline is ready). An OUTPUT this run cannot
+    resume (another run's, a finished run of another pipeline) is refused, or with
+    `overwrite` replaced."""
     progress_path = Progress.path_for(output)
-    wanted = asdict(settings)
-    start_again = f"remove {output} and {progress_path.name} to start again"
-    if progress_path.exists():
-        progress = Progress.load(output)
+    refusal = None
+    try:
+        progress = Progress.load(output) if progress_path.exists() else None
+    except AnnotateError as err:  # a damaged progress file
+        if not overwrite:
+            raise
+        msg.warn(f"--overwrite: replacing {output}, as {err}")
+        progress_path.unlink()
+        progress = None
+    if progress is not None:
         if progress.settings.get("docbin"):
             remove_unrecorded_shard(Path(progress.settings["docbin"]), progress.lines_done)
         if not progress.nothing_done:
-            changed = [
-                "the pipeline's files changed" if k == "pipeline_files" else f"{k}: {progress.settings.get(k)!r} then, {v!r} now"
-                for k, v in wanted.items()
-                if progress.settings.get(k) != v
-            ]
-            if changed:
-                raise AnnotateError(
-                    f"{output} was started with other arguments ({'; '.join(changed)}): rerun with the same "
-                    f"arguments to resume, or {start_again}"
-                )
-            if not output.exists() or output.stat().st_size < progress.output_byte:
-                raise AnnotateError(f"{output} is shorter than {progress_path.name} records: {start_again}")
-            digest = hash_input(input_path, 0, progress.input_byte)
-            if digest is None or digest.hexdigest() != progress.input_sha256:
-                how = "is shorter than" if digest is None else "differs from"
-                raise AnnotateError(
-                    f"{input_path} changed since the interrupted run: its first {progress.input_byte:,} bytes "
-                    f"(lines 1 to {progress.lines_done:,}) {how} the input annotated into {output}; "
-                    f"restore it, or {start_again}"
-                )
-            return progress
-        # stopped before its first checkpoint: nothing of it is kept, so start afresh
+            refusal = resume_refusal(progress, output, input_path, asdict(settings))
+            if refusal is None:
+                return progress
+        # else stopped before its first checkpoint: nothing of it is kept, so start afresh
     elif output.exists():
-        raise AnnotateError(
-            f"{output} exists and is not the output of an interrupted run (no {progress_path.name} beside it): "
-            "remove it or choose another OUTPUT"
-        )
+        refusal = f"{output} exists and is not the output of an interrupted run (no {progress_path.name} beside it)"
+    if refusal and not overwrite:
+        raise AnnotateError(f"{refusal}: remove {output} and {progress_path.name} to start again, "
+                            "choose another OUTPUT, or pass --overwrite to replace it")
+    if refusal:
+        msg.warn(f"--overwrite: replacing {output}, as {refusal}")
     docbin = Path(settings.docbin) if settings.docbin else None
     if docbin is not None and docbin.exists():
         if not docbin.is_dir():
             raise AnnotateError(f"--docbin {docbin}: exists and is not a directory")
         if any(docbin.iterdir()):
             raise AnnotateError(f"--docbin {docbin}: a new run needs an empty or new directory, and this one has files")
-    progress = Progress(settings=wanted)
+    progress = Progress(settings=asdict(settings))
     progress.save(output)
     return progress
+
+
+def resume_refusal(progress: Progress, output: Path, input_path: Path, wanted: dict) -> Optional[str]:
+    """Why the run recorded in `progress` cannot go on into OUTPUT, or None."""
+    changed = [
+        "the pipeline's files changed" if k == "pipeline_files" else f"{k}: {progress.settings.get(k)!r} then, {v!r} now"
+        for k, v in wanted.items()
+        if progress.settings.get(k) != v
+    ]
+    if changed:
+        return f"{output} was started with other arguments ({'; '.join(changed)}; the same arguments resume it)"
+    if not output.exists() or output.stat().st_size < progress.output_byte:
+        return f"{output} is shorter than {Progress.path_for(output).name} records"
+    digest = hash_input(input_path, 0, progress.input_byte)
+    if digest is None or digest.hexdigest() != progress.input_sha256:
+        how = "is shorter than" if digest is None else "differs from"
+        return (f"{input_path} changed since {output} was started: its first {progress.input_byte:,} bytes "
+                f"(lines 1 to {progress.lines_done:,}) {how} the input annotated so far (restore it to resume)")
+    return None
 
 
 def remove_unrecorded_shard(docbin: Path, lines_done: int) -> None:

@@ -159,6 +159,35 @@ def test_a_kill_before_the_first_checkpoint_is_resumed(base_pipeline, tmp_path):
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == texts
 
 
+def test_overwrite_replaces_a_finished_run_of_an_old_pipeline_and_a_foreign_file(base_pipeline, tiny_llama, tmp_path, capsys):
+    """The project's annotate command after a retrain: the finished OUTPUT of the old
+    model-best is refused, or with --overwrite replaced by the new pipeline's entities."""
+    source = tmp_path / "in.txt"
+    texts = [f"Peter Smith flew to London {i} ." for i in range(12)]
+    source.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "out.jsonl"
+    pipeline = shutil.copytree(base_pipeline, tmp_path / "model-best")
+    args = [str(pipeline), str(source), str(out), "--no-progress"]
+    assert annotate_main(args) == 0
+    old_files = Progress.load(out).settings["pipeline_files"]
+    shutil.rmtree(pipeline)
+    train_tiny(tiny_llama, "bidirectional", seed=1, steps=5).to_disk(pipeline)  # retrained in the same place
+    assert annotate_main(args) == 1
+    err = capsys.readouterr().err
+    assert "the pipeline's files changed" in err and "--overwrite" in err
+    assert Progress.load(out).settings["pipeline_files"] == old_files  # refused: nothing touched
+    assert annotate_main(args + ["--overwrite"]) == 0
+    assert Progress.load(out).settings["pipeline_files"] != old_files and Progress.load(out).complete
+    assert labels(out) == pipe_labels(pipeline, texts)
+
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text("my own file\n")
+    assert annotate_main([str(pipeline), str(source), str(foreign), "--no-progress"]) == 1
+    assert foreign.read_text() == "my own file\n"
+    assert annotate_main([str(pipeline), str(source), str(foreign), "--no-progress", "--overwrite"]) == 0
+    assert labels(foreign) == pipe_labels(pipeline, texts)
+
+
 # --- item 3: bad lines of every kind ---------------------------------------------------
 
 def test_overlong_texts_lone_surrogates_and_huge_lines_are_bad_lines(base_pipeline, tmp_path, capsys):
@@ -228,10 +257,10 @@ def test_resume_names_a_changed_input_and_a_damaged_progress_file(base_pipeline,
     source.write_bytes(original.replace(b"London 1", b"Berlin 1"))
     assert annotate_main(args) == 1
     err = capsys.readouterr().err
-    assert f"error: {source} changed since the interrupted run: its first " in err and "restore it" in err
+    assert f"error: {source} changed since {out} was started: its first " in err and "restore it" in err
     source.write_bytes(original[:20])
     assert annotate_main(args) == 1
-    assert "is shorter than the input annotated into" in capsys.readouterr().err
+    assert "is shorter than the input annotated so far" in capsys.readouterr().err
     source.write_bytes(original)
 
     progress = Progress.path_for(out)
