@@ -30,6 +30,8 @@ figure is the median. Variants:
                                ours-ckpt10-train; ours-ckpt[N]-freeze-train adds
                                freeze_embeddings
   ours-layerwiseK-{infer,train}   bidirectional from layer K up (causal below it)
+  ours-outputN-{infer,train}   bidirectional, features from layer N (output_layer = N:
+                               the layers above it dropped)
   ours-thincadam-train         bidirectional training with thinc's per-parameter
                                Adam for the backbone instead of our fused torch step
   seed-infer, seed-train       LlamaForTokenClassification (the original recipe's
@@ -67,7 +69,7 @@ VARIANTS = [
 ]
 # every name the module docstring lists (ours-ckptN[-freeze]-train, ours-layerwiseK-... included)
 VARIANT_NAME = re.compile(
-    r"(strict|limit)-(forward|train)|ours-(causal|bidirectional|lora|layerwise\d+)-(infer|train)"
+    r"(strict|limit)-(forward|train)|ours-(causal|bidirectional|lora|layerwise\d+|output\d+)-(infer|train)"
     r"|ours-(freeze|thincadam)-train"
     r"|ours-ckpt\d*(-freeze)?-train|(seed|spacy-cnn)-(infer|train)"
 )
@@ -124,6 +126,8 @@ def make_pipeline(args, variant):
         model["lora"] = LORA if "lora" in variant else None
         layerwise = re.search(r"-layerwise(\d+)-", variant)
         model["bidirectional_from_layer"] = int(layerwise.group(1)) if layerwise else 0
+        output_layer = re.search(r"-output(\d+)-", variant)
+        model["output_layer"] = int(output_layer.group(1)) if output_layer else 0
         # ours-ckpt-train: every layer; ours-ckptN-train: the lowest N
         layers = re.search(r"-ckpt(\d*)-", variant)
         model["gradient_checkpointing"] = (int(layers.group(1)) if layers.group(1) else True) if layers else False
@@ -290,6 +294,8 @@ def report(results, args):
         ("ours-lora-train", "limit-train"),
         ("ours-bidirectional-train", "ours-causal-train"),
         *[(v, "ours-causal-train") for v in by if re.fullmatch(r"ours-layerwise\d+-train", v)],
+        *[(v, "ours-bidirectional-infer") for v in by if re.fullmatch(r"ours-output\d+-infer", v)],
+        *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-output\d+-train", v)],
         *[(v, "ours-bidirectional-train") for v in by if re.fullmatch(r"ours-ckpt\d*-(freeze-)?train", v)],
         ("ours-freeze-train", "ours-bidirectional-train"),
         ("ours-bidirectional-train", "ours-thincadam-train"),
