@@ -25,6 +25,7 @@ def LlamaTransformer(
     gradient_checkpointing: Union[bool, int] = False,
     backbone_learn_rate_scale: float = 1.0,
     output_layer: int = 0,
+    layer_mix: bool = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -49,6 +50,10 @@ def LlamaTransformer(
         model's final norm) and drops the layers above it when the model loads, so
         they cost neither memory nor time: a decoder's top layers are shaped for
         next-token prediction.
+    layer_mix: read a learned weighted sum of every decoder layer's output (each
+        through the final norm; with output_layer N, of layers 1 to N), starting
+        from their mean, instead of one layer (ELMo's scalar mix). The weights
+        train with the backbone and are saved with the pipeline.
     """
     settings = BackboneSettings(
         name=name,
@@ -63,5 +68,6 @@ def LlamaTransformer(
         gradient_checkpointing=gradient_checkpointing,
         backbone_learn_rate_scale=backbone_learn_rate_scale,
         output_layer=output_layer,
+        layer_mix=layer_mix,
     )
     return LlamaTransformerModel(settings, get_spans)

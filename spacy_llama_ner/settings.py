@@ -73,6 +73,7 @@ class BackboneSettings:
     gradient_checkpointing: Union[bool, int] = False
     backbone_learn_rate_scale: float = 1.0
     output_layer: int = 0
+    layer_mix: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -119,6 +120,8 @@ class BackboneSettings:
                 "output_layer",
                 f"must be a whole number >= 0 (0: the last layer; N: the output of layer N), got {self.output_layer!r}",
             )
+        if not isinstance(self.layer_mix, bool):
+            raise ConfigError("layer_mix", f"must be true or false, got {self.layer_mix!r}")
         scale = self.backbone_learn_rate_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100:
             raise ConfigError(

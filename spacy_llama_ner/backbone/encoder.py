@@ -27,6 +27,7 @@ class LlamaEncoder(torch.nn.Module):
         causal_layers: List[bool],
         compute_dtype: torch.dtype = torch.float32,
         checkpoint_layers: int = 0,
+        layer_mix: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
@@ -39,6 +40,15 @@ class LlamaEncoder(torch.nn.Module):
         self.causal_layers = list(causal_layers)
         for layer, causal in zip(layers, self.causal_layers):
             layer.self_attn.is_causal = causal
+        # one logit per layer, all equal at the start: the mix begins as the mean
+        self.layer_mix_logits = torch.nn.Parameter(torch.zeros(len(layers))) if layer_mix else None
+
+    def layer_mix_weights(self) -> torch.Tensor:
+        """Each layer's share of the features (they sum to 1). The logits are the
+        parameter times LAYER_MIX_LOGIT_SCALE: Adam moves a parameter by about the
+        learning rate per step whatever its gradient, so at 2e-4 a plain logit could
+        move less than 0.4 in 2,000 steps and the mix would stay near the mean."""
+        return torch.softmax(self.layer_mix_logits.float() * LAYER_MIX_LOGIT_SCALE, dim=0)
 
     @property
     def attn_implementation(self) -> str:
@@ -79,11 +89,17 @@ class LlamaEncoder(torch.nn.Module):
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
             position_embeddings = backbone.rotary_emb(hidden, position_ids)
             masks = self._masks(attention_mask, hidden.dtype)
+            layer_outputs = []
             for i, (layer, causal) in enumerate(zip(backbone.layers, self.causal_layers)):
                 run_layer = recomputed if i < checkpointed else _run_layer
                 hidden = run_layer(layer, hidden, masks[causal], position_ids, position_embeddings)
-            hidden = backbone.norm(hidden)
-        return hidden.float()
+                if self.layer_mix_logits is not None:
+                    layer_outputs.append(hidden)
+            if self.layer_mix_logits is None:
+                return backbone.norm(hidden).float()
+            # each layer's output through the final norm, as output_layer reads one
+            weights = self.layer_mix_weights()
+            return sum(w * backbone.norm(h).float() for w, h in zip(weights, layer_outputs))
 
     def _masks(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> Dict[bool, torch.Tensor]:
         """The mask each kind of layer receives, keyed by `causal`."""
@@ -99,6 +115,8 @@ class LlamaEncoder(torch.nn.Module):
                 masks[causal] = additive_mask(attention_mask, causal, dtype) if padded or causal else None
         return masks
 
+
+LAYER_MIX_LOGIT_SCALE = 50.0
 
 # A group is closed when padding would exceed this share of its real pieces,
 # unless the group is still smaller than its minimum size (small matrices run

@@ -147,6 +147,7 @@ class LlamaShim(PyTorchShim):
             settings.causal_layers(config.num_hidden_layers),
             compute_dtype=TORCH_DTYPES[settings.dtype],
             checkpoint_layers=settings.checkpointed_layers(config.num_hidden_layers),
+            layer_mix=settings.layer_mix,
         )
         tokenizer.model_max_length = settings.max_length
         self.tokenizer = tokenizer
@@ -185,7 +186,7 @@ class LlamaShim(PyTorchShim):
         if not self.is_loaded:
             return {"format": serialization.FORMAT_VERSION, "loaded": False}
         backbone = self._model.backbone
-        return {
+        msg = {
             "format": serialization.FORMAT_VERSION,
             "loaded": True,
             "config": backbone.config.to_dict(),
@@ -193,6 +194,9 @@ class LlamaShim(PyTorchShim):
             "tokenizer": serialization.tokenizer_to_files(self.tokenizer),
             "weights": serialization.state_to_shards(backbone.state_dict()),
         }
+        if self._model.layer_mix_logits is not None:
+            msg["layer_mix"] = self._model.layer_mix_logits.detach().cpu().tolist()
+        return msg
 
     def from_bytes(self, msg):
         if not isinstance(msg, dict) or msg.get("format") != serialization.FORMAT_VERSION:
@@ -213,6 +217,7 @@ class LlamaShim(PyTorchShim):
         serialization.load_state_strict(backbone, serialization.shards_to_state(msg["weights"]))
         tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
         self._attach(tokenizer, backbone)
+        serialization.load_layer_mix(self._model, msg.get("layer_mix"))
         return self
 
 

@@ -115,6 +115,27 @@ def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor]) -
         )
 
 
+def load_layer_mix(encoder: torch.nn.Module, saved: Optional[List[float]]) -> None:
+    """Put the saved layer-mix logits into `encoder`, built from the config's
+    layer_mix; the two must agree, or the features would silently change."""
+    mix = encoder.layer_mix_logits
+    if (saved is None) != (mix is None):
+        raise ValueError(
+            f"The transformer was saved with layer_mix = {saved is not None} but the pipeline's config "
+            f"now says layer_mix = {mix is not None}. It cannot be switched in a saved pipeline: "
+            "restore the [components.transformer.model] layer_mix setting, or retrain."
+        )
+    if saved is None:
+        return
+    if len(saved) != len(mix):
+        raise ValueError(
+            f"The transformer's saved layer mix has {len(saved)} weights for {len(mix)} layers: "
+            "the pipeline file is damaged; retrain or re-save it."
+        )
+    with torch.no_grad():
+        mix.copy_(torch.tensor(saved, dtype=mix.dtype))
+
+
 # LoRA keys that decide the saved weights' shapes (r, target_modules) or every
 # prediction (alpha scales the adapters' output). dropout only acts in training,
 # so a loaded pipeline may change it (e.g. to train on without dropout).
