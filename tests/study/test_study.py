@@ -89,7 +89,7 @@ def test_demo_workflow_trains_scores_records_and_reports(tiny_llama, tmp_path):
     os.environ["HF_HUB_OFFLINE"] = "1"
     cwd = os.getcwd()
     try:
-        for workflow in ("demo", "variants", "full", "benchmark"):  # every command resolves
+        for workflow in ("demo", "variants", "full", "full-adapted", "benchmark"):  # every command resolves
             project_run(study, workflow, overrides=overrides, dry=True)
         for command in ("fetch-data", "convert-demo", "train-causal", "train-bidirectional"):
             project_run(study, command, overrides=overrides, capture=True)
