@@ -16,7 +16,7 @@ from typing import Callable, Iterator, List, Optional
 
 from wasabi import msg
 
-from ..scores import entity_scores
+from ..confidence.spans import entity_scores
 
 FORMATS = ("auto", "jsonl", "text")
 # A line longer than this is a bad line, read past in chunks and never held in memory.

@@ -18,6 +18,7 @@ COMMANDS = {
     "convert-gguf": ("spacy_llama_ner.convert_gguf", "A LLaMA-family .gguf file to a Hugging Face model directory"),
     "adapt": ("spacy_llama_ner.adapt", "Masked next-token prediction with bidirectional attention (LLM2Vec)"),
     "annotate": ("spacy_llama_ner.annotate", "Run a pipeline over a JSONL or text file, resumably"),
+    "calibrate": ("spacy_llama_ner.confidence.calibrate", "Fit a scored pipeline's entity probability calibration on dev"),
 }
 
 llama_app = typer.Typer(

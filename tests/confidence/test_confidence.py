@@ -1,9 +1,9 @@
-"""Entity probabilities: beam_ner + ner_confidence on a tiny random LLaMA, trained a few steps."""
+"""Entity probabilities: scored_beam_ner on a tiny random LLaMA trained a few steps, its
+calibrator, the calibrate command and the measures of the study."""
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy
 import pytest
@@ -14,29 +14,39 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from conftest import NER_MODEL, ROOT, TRAIN, make_nlp
-from spacy_llama_ner.calibration import (
-    expected_calibration_error,
-    fit_temperature,
-    outcomes,
-    pr_curve,
-    precision_above,
+from spacy_llama_ner.confidence import (
+    CANDIDATES_KEY,
+    Calibrator,
+    CalibratorFileError,
+    EntityScoresUnavailable,
+    ScoresConfigError,
+    entity_scores,
+    require_scores,
 )
-from spacy_llama_ner.confidence import ConfidenceConfigError, EntityConfidence, beam_marginals
-from spacy_llama_ner.scores import CANDIDATES_KEY, EntityScoresUnavailable, entity_scores, require_scores
+from spacy_llama_ner.confidence.measures import (
+    auroc,
+    brier,
+    entity_outcomes,
+    expected_calibration_error,
+    fresh_copies,
+    kept_at,
+    reliability,
+    summary,
+)
+
+TEXTS = [t for t, _ in TRAIN] + ["Johnson said on Friday that the bank in Tokyo lost .", ""]
 
 
-
-def beam_nlp(model_dir, ner_beam_width=4, **confidence):
+def scored_nlp(model_dir, **ner):
     nlp = make_nlp(model_dir, with_ner=False)
-    nlp.add_pipe("beam_ner", name="ner", config={"beam_width": ner_beam_width, "beam_update_prob": 0.5, "model": NER_MODEL})
-    nlp.add_pipe("ner_confidence", config={"threshold": 0.0, **confidence})
+    nlp.add_pipe("scored_beam_ner", name="ner", config={"beam_width": 4, "model": NER_MODEL, "threshold": 0.0, **ner})
     return nlp
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_llama):
     fix_random_seed(0)
-    nlp = beam_nlp(tiny_llama)
+    nlp = scored_nlp(tiny_llama)
     examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN]
     nlp.initialize(lambda: examples)
     optimizer = nlp.create_optimizer()
@@ -46,75 +56,81 @@ def trained(tiny_llama):
 
 
 @pytest.fixture(scope="module")
-def saved(trained, tmp_path_factory):
-    path = tmp_path_factory.mktemp("beam-pipeline") / "model"
-    trained.to_disk(path)
+def gold_docbin(trained, tmp_path_factory):
+    """TRAIN as annotated docs on disk, the dev set of the calibrate tests."""
+    path = tmp_path_factory.mktemp("dev") / "dev.spacy"
+    docs = [Example.from_dict(trained.make_doc(t), {"entities": e}).reference for t, e in TRAIN * 3]
+    DocBin(docs=docs).to_disk(path)
     return path
 
 
-TEXTS = [t for t, _ in TRAIN] + ["Johnson said on Friday that the bank in Tokyo lost .", ""]
+def transformer_only(nlp, texts):
+    """Fresh docs with the transformer's output and no NER annotation."""
+    return list(nlp.get_pipe("transformer").pipe(nlp.make_doc(t) for t in texts))
+
+
+def marginals(group, attr="raw_scores"):
+    return {(s.start, s.end, s.label_): float(p) for s, p in zip(group, group.attrs[attr])}
 
 
 # ---------------------------------------------------------------- the scores
 
 
-def test_probabilities_with_the_best_parse_in_doc_ents(trained):
+def test_a_second_beam_over_annotated_docs_scores_every_entity_1(trained):
+    """The old design's bug, shown: spaCy's NER keeps doc.ents fixed, so a beam search over
+    docs it already annotated contains every entity in every parse."""
+    ner = trained.get_pipe("ner")
+    annotated = list(trained.pipe(TEXTS[:-1]))
+    assert any(doc.ents for doc in annotated)
+    again = ner.scored_ents(ner.beam_parse(annotated, beam_width=4))
+    assert all(again[i][(e.start, e.end, e.label_)] > 0.9999 for i, d in enumerate(annotated) for e in d.ents)
+    fresh = ner.scored_ents(ner.beam_parse(transformer_only(trained, TEXTS[:-1]), beam_width=4))
+    assert any(fresh[i][(e.start, e.end, e.label_)] < 0.99 for i, d in enumerate(annotated) for e in d.ents)
+
+
+def test_scores_are_the_marginals_of_the_beam_that_decoded_doc_ents(trained):
     docs = list(trained.pipe(TEXTS))
-    assert any(doc.ents for doc in docs), "the trained pipeline should find entities in its training texts"
-    for doc in docs:
-        group = doc.spans[CANDIDATES_KEY]
-        scores = numpy.asarray(group.attrs["scores"])
-        assert len(scores) == len(group)
-        assert ((scores >= 0.0) & (scores <= 1.0)).all()
-        for ent in doc.ents:  # every entity of the best parse is scored
-            assert ent._.score is not None and 0.0 <= ent._.score <= 1.0
-            assert entity_scores(doc)[(ent.start_char, ent.end_char, ent.label_)] == pytest.approx(ent._.score)
-    # beam parses with several candidates: probabilities below 1 exist on some text
-    assert any(s < 0.999 for doc in docs for s in doc.spans[CANDIDATES_KEY].attrs["scores"])
+    ner = trained.get_pipe("ner")
+    beams = ner.beam_parse(transformer_only(trained, TEXTS[:-1]), beam_width=4, beam_density=ner.cfg["beam_density"])
+    expected = ner.scored_ents(beams)
+    for doc, exp in zip(docs, expected):
+        got = marginals(doc.spans[CANDIDATES_KEY])
+        assert {(e.start, e.end, e.label_) for e in doc.ents} <= set(got)
+        assert got == pytest.approx({k: min(1.0, p) for k, p in exp.items()}, abs=1e-6)
+    ent_scores = [e._.score for d in docs for e in d.ents]
+    assert all(0.0 <= s <= 1.0 for s in ent_scores)
+    assert any(s < 0.99 for s in ent_scores), "some entity of doc.ents should be less than certain"
     assert docs[-1].spans[CANDIDATES_KEY].attrs["scores"].size == 0  # empty text: an empty group
 
 
-def test_scores_are_the_beam_marginals_of_the_ner_beam(trained):
-    conf = trained.get_pipe("ner_confidence")
-    doc = trained(TEXTS[1])
-    parses = conf.beam_parses([doc])[0]
-    assert parses and abs(sum(p for p, _ in parses) - 1.0) < 1e-4
-    best = max(parses, key=lambda item: item[0])[1]
-    assert set(best) == {(e.start, e.end, e.label_) for e in doc.ents}  # the second beam search agrees with beam_ner
-    marginals = beam_marginals(parses)
-    got = {(s.start, s.end, s.label_): float(p) for s, p in zip(doc.spans[CANDIDATES_KEY], doc.spans[CANDIDATES_KEY].attrs["scores"])}
-    assert got == pytest.approx(marginals, abs=1e-6)
-
-
-def test_threshold_keeps_candidates_above_it_and_the_best_parse(trained):
-    conf = trained.get_pipe("ner_confidence")
-    text = TEXTS[2]
-    all_candidates = entity_scores(trained(text))
+def test_threshold_keeps_candidates_above_it_and_every_entity(trained):
+    ner = trained.get_pipe("ner")
+    first = trained(TEXTS[2])
+    everything = marginals(first.spans[CANDIDATES_KEY])
     try:
         for threshold in (0.05, 0.3, 0.7, 1.0):
-            conf.threshold = threshold
-            doc = trained(text)
-            ents = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
-            kept = entity_scores(doc)
-            expected = {k for k, p in all_candidates.items() if p >= threshold} | ents
-            assert set(kept) == expected
-            assert all(p >= threshold for k, p in kept.items() if k not in ents)
+            ner.threshold = threshold
+            doc = trained(TEXTS[2])
+            ents = {(e.start, e.end, e.label_) for e in doc.ents}
+            assert set(marginals(doc.spans[CANDIDATES_KEY])) == {k for k, p in everything.items() if p >= threshold} | ents
     finally:
-        conf.threshold = 0.0
+        ner.threshold = 0.0
 
 
-def test_beam_marginals_and_temperature():
-    parses = [(0.6, [(0, 2, "PER"), (5, 6, "LOC")]), (0.3, [(0, 2, "ORG")]), (0.1, [(0, 2, "PER")])]
-    m = beam_marginals(parses)
-    assert m == pytest.approx({(0, 2, "PER"): 0.7, (5, 6, "LOC"): 0.6, (0, 2, "ORG"): 0.3})
-    hot = beam_marginals(parses, temperature=1000.0)  # flat: each parse ~1/3
-    assert hot[(0, 2, "PER")] == pytest.approx(2 / 3, abs=1e-2)
-    cold = beam_marginals(parses, temperature=0.01)  # the best parse only
-    assert cold[(5, 6, "LOC")] == pytest.approx(1.0) and cold[(0, 2, "ORG")] == pytest.approx(0.0)
-    assert beam_marginals([]) == {}
-
-
-# ---------------------------------------------------------------- storage
+def test_entities_preset_upstream_stay_and_are_not_scored(trained, tiny_llama):
+    nlp = scored_nlp(tiny_llama)
+    nlp.get_pipe("ner").from_bytes(trained.get_pipe("ner").to_bytes())
+    nlp.get_pipe("transformer").from_bytes(trained.get_pipe("transformer").to_bytes())
+    ruler = nlp.add_pipe("entity_ruler", before="ner")
+    ruler.add_patterns([{"label": "ORG", "pattern": "Reuters"}])
+    doc = nlp("Reuters said Peter Smith flew to London on Monday .")
+    assert ("Reuters", "ORG") in [(e.text, e.label_) for e in doc.ents]
+    group = doc.spans[CANDIDATES_KEY]
+    preset = [s.text for s, flag in zip(group, group.attrs["preset"]) if flag]
+    assert preset == ["Reuters"]
+    reuters = [e for e in doc.ents if e.text == "Reuters"][0]
+    assert reuters._.score is None and reuters._.raw_score is None
+    assert ("Reuters" not in {doc.text[s:e] for s, e, _ in entity_scores(doc)})
 
 
 def test_docbin_and_to_bytes_keep_the_scores(trained):
@@ -125,129 +141,165 @@ def test_docbin_and_to_bytes_keep_the_scores(trained):
     assert [entity_scores(d) for d in restored] == [pytest.approx(b) for b in before]
     for doc in docs:
         back = Doc(trained.vocab).from_bytes(doc.to_bytes())
-        assert entity_scores(back) == pytest.approx(entity_scores(doc))
-        assert [e._.score for e in back.ents] == pytest.approx([e._.score for e in doc.ents])
+        assert [(e._.score, e._.raw_score) for e in back.ents] == [(e._.score, e._.raw_score) for e in doc.ents]
 
 
-def test_no_scores_reads_as_empty_and_none(tiny_llama):
+def test_no_scores_reads_as_empty_and_none():
     doc = spacy.blank("en")("Peter Smith flew to London .")
     doc.ents = [doc.char_span(0, 11, label="PER")]
     assert entity_scores(doc) == {}
     assert doc.ents[0]._.score is None
 
 
-def test_save_and_spacy_load_offline_in_a_fresh_process(trained, saved):
-    expected = [[(e.text, e.label_, round(e._.score, 5)) for e in trained(t).ents] for t in TEXTS[:3]]
+# ---------------------------------------------------------------- calibrate
+
+
+def test_calibrate_command_fits_saves_and_spacy_load_applies_it(trained, gold_docbin, tmp_path):
+    trained.to_disk(tmp_path / "model")
+    run = subprocess.run(
+        [sys.executable, "-m", "spacy", "llama-ner", "calibrate", str(tmp_path / "model"), str(gold_docbin), str(tmp_path / "cal")],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    saved = json.loads((tmp_path / "cal" / "ner" / "calibrator.json").read_text())
+    assert saved["method"] == "isotonic" and saved["info"]["entities"] > 0
+    # a fresh process reads the same calibrated scores as this one computes from the raw ones
     script = (
         "import json, sys, spacy\n"
         "nlp = spacy.load(sys.argv[1])\n"
-        "out = [[(e.text, e.label_, round(e._.score, 5)) for e in nlp(t).ents] for t in json.loads(sys.argv[2])]\n"
-        "print(json.dumps(out))\n"
+        "print(json.dumps([[(e.text, e._.raw_score, e._.score) for e in nlp(t).ents] for t in json.loads(sys.argv[2])]))\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    run = subprocess.run(
-        [sys.executable, "-c", script, str(saved), json.dumps(TEXTS[:3])], capture_output=True, text=True, env=env, cwd=ROOT
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
-    assert got == [[list(x) for x in doc] for doc in expected]
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cal"), json.dumps(TEXTS[:3])],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    calibrator = Calibrator.from_dict(saved, "test")
+    expected = [(e.text, round(e._.raw_score, 5)) for t in TEXTS[:3] for e in trained(t).ents]
+    assert [(text, round(raw, 5)) for doc in got for text, raw, _ in doc] == expected
+    for doc in got:
+        for _, raw, score in doc:
+            assert score == pytest.approx(float(calibrator.apply([raw])[0]), abs=1e-6)
+    assert any(raw != score for doc in got for _, raw, score in doc)
 
 
-def test_fitted_temperature_is_saved_and_a_config_temperature_wins(trained, tmp_path):
-    conf = trained.get_pipe("ner_confidence")
-    conf.temperature = 2.5
+def test_calibrate_refuses_a_pipeline_without_scores_and_missing_dev(tiny_llama, gold_docbin, tmp_path):
+    make_nlp(tiny_llama).to_disk(tmp_path / "greedy")
+    cmd = [sys.executable, "-m", "spacy", "llama-ner", "calibrate"]
+    run = subprocess.run(cmd + [str(tmp_path / "greedy"), str(gold_docbin), str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1 and "greedy (beam_width = 1)" in run.stdout and "configs/ner_beam.cfg" in run.stdout
+    run = subprocess.run(cmd + [str(tmp_path / "nowhere"), str(gold_docbin), str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1 and "no spaCy pipeline at" in run.stdout and "nowhere" in run.stdout
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_calibrator_file_is_a_named_error_on_load(trained, tmp_path):
+    ner = trained.get_pipe("ner")
+    ner.calibrator = Calibrator("isotonic", {"x": [0.2, 0.9], "y": [0.1, 0.8]})
     try:
         trained.to_disk(tmp_path / "m")
-        assert spacy.load(tmp_path / "m").get_pipe("ner_confidence").temperature == pytest.approx(2.5)
-        explicit = spacy.load(tmp_path / "m", config={"components": {"ner_confidence": {"temperature": 1.0}}})
-        assert explicit.get_pipe("ner_confidence").temperature == 1.0
-        restored = EntityConfidence(trained, "c2").from_bytes(conf.to_bytes())
-        assert restored.temperature == pytest.approx(2.5)
     finally:
-        conf.temperature = 1.0
+        ner.calibrator = None
+    assert spacy.load(tmp_path / "m").get_pipe("ner").calibrator.params["y"] == [0.1, 0.8]
+    file = tmp_path / "m" / "ner" / "calibrator.json"
+    for damage in ("{not json", json.dumps({"method": "magic"}), json.dumps({"method": "isotonic", "params": {"x": [0.9, 0.2], "y": [0.1, 0.8]}})):
+        file.write_text(damage)
+        with pytest.raises(CalibratorFileError, match=r"calibrator\.json.*calibrate"):
+            spacy.load(tmp_path / "m")
+
+
+def test_calibrator_survives_to_bytes(trained):
+    ner = trained.get_pipe("ner")
+    ner.calibrator = Calibrator("platt", {"a": [0.5], "b": [-0.2]})
+    try:
+        data = trained.to_bytes()
+    finally:
+        ner.calibrator = None
+    restored = scored_nlp_from_bytes(trained, data)
+    assert restored.get_pipe("ner").calibrator.params == {"a": [0.5], "b": [-0.2]}
+
+
+def scored_nlp_from_bytes(trained, data):
+    nlp = spacy.util.load_model_from_config(trained.config, auto_fill=False)
+    return nlp.from_bytes(data)
+
+
+def test_calibrators_learn_the_rate_of_being_right():
+    rng = numpy.random.default_rng(0)
+    raw = rng.uniform(0.3, 0.999, 6000)
+
+    def rate(p):  # overconfident scores: the true rate of being right is lower
+        z = 1.5 * numpy.log(p / (1 - p)) - 2.0
+        return 1 / (1 + numpy.exp(-z))
+
+    right = (rng.uniform(size=len(raw)) < rate(raw)).astype(float)
+    probe = numpy.array([0.6, 0.8, 0.95, 0.99])
+    for method in ("isotonic", "platt"):
+        got = Calibrator.fit(raw, right, method).apply(probe)
+        assert got == pytest.approx(rate(probe), abs=0.06), method
+    with pytest.raises(ValueError, match="all right"):
+        Calibrator.fit([0.9, 0.8], [1.0, 1.0])
 
 
 # ---------------------------------------------------------------- settings and errors
 
 
-@pytest.mark.parametrize("threshold", [-0.1, 1.5, 1.0001])
-def test_threshold_outside_0_1_is_a_named_error(tiny_llama, threshold):
-    with pytest.raises(ConfidenceConfigError, match=r"components\.ner_confidence\.threshold.*\[0, 1\]"):
-        beam_nlp(tiny_llama, threshold=threshold)
+@pytest.mark.parametrize("key,value,message", [
+    ("threshold", 1.5, r"components\.ner\.threshold.*\[0, 1\]"),
+    ("threshold", -0.1, r"components\.ner\.threshold.*\[0, 1\]"),
+    ("beam_width", 1, r"components\.ner\.beam_width.*>= 2"),
+    ("beam_density", 1.0, r"components\.ner\.beam_density.*\[0, 1\)"),
+])
+def test_bad_settings_are_named_errors(tiny_llama, key, value, message):
+    with pytest.raises(ScoresConfigError, match=message):
+        scored_nlp(tiny_llama, **{key: value})
 
 
-@pytest.mark.parametrize("threshold", ["high", None])
-def test_threshold_of_the_wrong_type_is_named_by_spacy(tiny_llama, threshold):
-    with pytest.raises(ConfigValidationError, match=r"ner_confidence -> threshold"):
-        beam_nlp(tiny_llama, threshold=threshold)
-
-
-@pytest.mark.parametrize("width", [0, -3])
-def test_beam_width_below_1_is_a_named_error(tiny_llama, width):
-    with pytest.raises(ConfidenceConfigError, match=r"components\.ner_confidence\.beam_width.*>= 1"):
-        beam_nlp(tiny_llama, beam_width=width)
-    with pytest.raises(ConfidenceConfigError, match=r"components\.ner\.beam_width.*>= 1"):
-        beam_nlp(tiny_llama, ner_beam_width=width)
-
-
-def test_temperature_must_be_positive(tiny_llama):
-    with pytest.raises(ConfidenceConfigError, match=r"temperature.*> 0"):
-        beam_nlp(tiny_llama, temperature=0.0)
+def test_threshold_of_the_wrong_type_is_named_by_spacy(tiny_llama):
+    with pytest.raises(ConfigValidationError, match=r"threshold"):
+        scored_nlp(tiny_llama, threshold="high")
 
 
 def test_greedy_pipeline_asked_for_scores_says_how_to_get_them(tiny_llama):
-    greedy = make_nlp(tiny_llama)
-    with pytest.raises(EntityScoresUnavailable, match=r"greedy.*configs/ner_beam\.cfg"):
-        require_scores(greedy)
-    with pytest.raises(EntityScoresUnavailable, match=r"'ner' is greedy.*configs/ner_beam\.cfg.*beam_width"):
-        greedy.add_pipe("ner_confidence")
-    # decoding a greedy-trained model with a beam is allowed when asked for explicitly
-    greedy.add_pipe("ner_confidence", config={"beam_width": 4})
-    require_scores(greedy)
+    with pytest.raises(EntityScoresUnavailable, match=r"greedy.*scored_beam_ner.*configs/ner_beam\.cfg.*calibrate"):
+        require_scores(make_nlp(tiny_llama))
 
 
-def test_component_needs_a_ner_before_it(tiny_llama):
-    nlp = make_nlp(tiny_llama, with_ner=False)
-    with pytest.raises(ConfidenceConfigError, match=r"components\.ner_confidence\.ner.*no component 'ner'"):
-        nlp.add_pipe("ner_confidence")
-
-
-def test_beam_config_builds_the_pipeline(tiny_llama):
+def test_beam_config_builds_a_scored_pipeline(tiny_llama):
     config = spacy.util.load_config(ROOT / "configs" / "ner_beam.cfg", overrides={"paths.model": str(tiny_llama)})
-    assert config["nlp"]["pipeline"] == ["transformer", "ner", "ner_confidence"]
-    assert config["components"]["ner"]["factory"] == "beam_ner"
+    assert config["components"]["ner"]["factory"] == "scored_beam_ner"
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     require_scores(nlp)
-    assert nlp.get_pipe("ner").cfg["beam_width"] >= 2
-    bad = spacy.util.load_config(
-        ROOT / "configs" / "ner_beam.cfg",
-        overrides={"paths.model": str(tiny_llama), "components.ner_confidence.threshold": 2.0},
-    )
-    with pytest.raises(ConfidenceConfigError, match="threshold"):
-        spacy.util.load_model_from_config(bad, auto_fill=True, validate=True)
 
 
-# ---------------------------------------------------------------- calibration measures
+# ---------------------------------------------------------------- measures
 
 
-def test_calibration_measures():
-    scores = numpy.array([0.95, 0.95, 0.05, 0.05, 0.6])
-    correct = numpy.array([1.0, 1.0, 0.0, 0.0, 0.0])
-    assert expected_calibration_error(scores, correct) == pytest.approx((2 * 0.05 + 2 * 0.05 + 0.6) / 5)
-    assert expected_calibration_error(numpy.ones(4), numpy.zeros(4)) == pytest.approx(1.0)
-    assert precision_above(scores, correct, 0.5) == {"threshold": 0.5, "n": 3, "precision": pytest.approx(2 / 3)}
-    rows = pr_curve(scores, correct, n_gold=4, thresholds=[0.0, 0.5, 0.9])
-    assert [r["n"] for r in rows] == [5, 3, 2]
-    assert rows[2]["precision"] == 1.0 and rows[2]["recall"] == 0.5
+def test_measures_on_numbers_worked_by_hand():
+    scores = numpy.array([0.1, 0.2, 0.8, 0.9])
+    correct = numpy.array([0.0, 1.0, 1.0, 1.0])
+    # two equal-mass bins: {0.1, 0.2} accuracy 0.5 mean 0.15; {0.8, 0.9} accuracy 1 mean 0.85
+    assert expected_calibration_error(scores, correct, n_bins=2) == pytest.approx((2 * 0.35 + 2 * 0.15) / 4)
+    assert brier(scores, correct) == pytest.approx((0.01 + 0.64 + 0.04 + 0.01) / 4)
+    assert auroc(scores, correct) == pytest.approx(1.0)
+    assert auroc(numpy.full(4, 0.7), correct) == pytest.approx(0.5)
+    assert kept_at(scores, correct, 0.8) == {"threshold": 0.8, "n": 2, "share": 0.5, "precision": 1.0}  # >= 0.8
+    s = summary(scores, correct, constant=0.75)
+    assert s["constant"]["brier"] == pytest.approx(0.1875) and s["brier"] < s["constant"]["brier"]
 
 
-def test_fit_temperature_recovers_the_overconfidence():
-    # each doc: a parse with entity e at probability 0.9, else nothing; e is right 70% of the time.
-    # The temperature that maps 0.9 to 0.7: logit(0.9) / logit(0.7) = 2.59
-    parses = [[(0.9, [(0, 1, "PER")]), (0.1, [])] for _ in range(100)]
-    gold = [{(0, 1, "PER")} if i < 70 else set() for i in range(100)]
-    t, info = fit_temperature(parses, gold)
-    assert t == pytest.approx(numpy.log(9) / numpy.log(7 / 3), rel=0.02)
-    assert info["nll_fitted"] < info["nll_t1"]
-    scores, correct = outcomes(parses, gold, t)
-    assert scores.mean() == pytest.approx(0.7, abs=0.01)
+def test_reliability_intervals_contain_the_bin_accuracy():
+    rng = numpy.random.default_rng(1)
+    scores = rng.uniform(size=600)
+    correct = (rng.uniform(size=600) < scores).astype(float)
+    rows = reliability(scores, correct, doc_index=numpy.arange(600) // 3, n_bins=5, n_boot=300)
+    assert len(rows) == 5 and sum(r["n"] for r in rows) == 600
+    for row in rows:
+        assert row["low"] <= row["accuracy"] <= row["high"] and row["high"] - row["low"] < 0.3
+
+
+def test_outcomes_run_on_fresh_copies(trained):
+    gold = [Example.from_dict(trained.make_doc(t), {"entities": e}).reference for t, e in TRAIN]
+    out = entity_outcomes(trained, gold)
+    assert len(out.raw) == len(out.correct) == len(out.labels) and out.n_docs == len(gold)
+    assert all(not doc.ents for doc in fresh_copies(trained.vocab, gold))
+    assert 0.0 < out.precision <= 1.0 and out.prf["f"] > 0.0

@@ -1,0 +1,11 @@
+"""Entity probabilities: the scored_beam_ner component (component.py), where the scores
+live on a Doc (spans.py), their calibrator (calibrator.py), the measures of how good
+they are (measures.py) and the `calibrate` command (calibrate.py)."""
+from .calibrator import Calibrator, CalibratorFileError
+from .component import ScoredEntityRecognizer, make_scored_beam_ner
+from .spans import CANDIDATES_KEY, EntityScoresUnavailable, ScoresConfigError, entity_scores, has_scores, require_scores
+
+__all__ = [
+    "Calibrator", "CalibratorFileError", "ScoredEntityRecognizer", "make_scored_beam_ner", "CANDIDATES_KEY",
+    "EntityScoresUnavailable", "ScoresConfigError", "entity_scores", "has_scores", "require_scores",
+]

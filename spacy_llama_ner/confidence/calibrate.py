@@ -1,0 +1,81 @@
+"""python -m spacy llama-ner calibrate PIPELINE DEV.spacy OUTPUT
+
+Fit the calibrator of a scored pipeline's entity probabilities on annotated dev docs
+(never the test set) and save the pipeline with it to OUTPUT. The pipeline runs over
+fresh copies of the dev docs; each entity of doc.ents is right when its exact span and
+label are gold. What is fitted maps the beam's marginal to that chance of being right;
+`ent._.score` then gives the calibrated value and `ent._.raw_score` the marginal.
+"""
+import argparse
+from pathlib import Path
+
+from wasabi import msg
+
+from .calibrator import METHODS, Calibrator
+from .measures import entity_outcomes, summary
+from .spans import EntityScoresUnavailable, require_scores
+
+
+def load_gold_docs(path: Path, vocab):
+    from spacy.tokens import DocBin
+
+    if not path.is_file():
+        msg.fail(f"dev data not found: {path.resolve()} (a .spacy DocBin, e.g. from `python -m spacy llama-ner convert-conll`)", exits=1)
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(vocab))
+    except Exception as err:  # a damaged or foreign file: say which one
+        msg.fail(f"{path}: not a readable .spacy DocBin ({type(err).__name__}: {err})", exits=1)
+    if not any(doc.ents for doc in docs):
+        msg.fail(f"{path}: {len(docs)} docs and no gold entities: calibration needs annotated dev data", exits=1)
+    return docs
+
+
+def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.strip().split("\n")[2])
+    ap.add_argument("pipeline", type=Path, help="a trained pipeline with scored_beam_ner (configs/ner_beam.cfg)")
+    ap.add_argument("dev", type=Path, help="annotated dev docs (.spacy) to fit on: not the test set")
+    ap.add_argument("output", type=Path, help="where the pipeline with its calibrator is saved (may be PIPELINE)")
+    ap.add_argument("--method", default="isotonic", choices=METHODS,
+                    help="isotonic regression on the score (default) or Platt scaling on its logit")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--gpu-id", type=int, default=-1)
+    args = ap.parse_args(argv)
+
+    import spacy
+    from tqdm import tqdm
+
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
+    if not (args.pipeline / "config.cfg").is_file():
+        msg.fail(f"no spaCy pipeline at {args.pipeline.resolve()} (it has no config.cfg)", exits=1)
+    nlp = spacy.load(args.pipeline)
+    try:
+        require_scores(nlp)
+    except EntityScoresUnavailable as err:
+        msg.fail(str(err), exits=1)
+    gold = load_gold_docs(args.dev, nlp.vocab)
+    with tqdm(total=len(gold), desc=f"Scoring {args.dev.name}", unit="doc") as bar:
+        out = entity_outcomes(nlp, gold, args.batch_size, progress=lambda n: bar.update(n - bar.n))
+    try:
+        calibrator = Calibrator.fit(out.raw, out.correct, args.method, info={
+            "dev": str(args.dev), "docs": out.n_docs, "entities": int(len(out.raw)),
+            "dev_precision": out.precision, "dev_f1": out.prf["f"],
+        })
+    except ValueError as err:
+        msg.fail(f"{args.dev}: {err}", exits=1)
+    for name, pipe in nlp.pipeline:
+        if getattr(pipe, "writes_entity_scores", False):
+            pipe.calibrator = calibrator
+    before = summary(out.raw, out.correct, out.precision)
+    after = summary(calibrator.apply(out.raw), out.correct, out.precision)
+    nlp.to_disk(args.output)
+    msg.good(f"Calibrator ({args.method}) fitted on {len(out.raw)} entities of {out.n_docs} docs of {args.dev} "
+             f"(precision {out.precision:.3f}, F1 {out.prf['f']:.3f}); pipeline saved to {args.output}")
+    msg.text(f"On the same dev data (in-sample): ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
+             f"Brier {before['brier']:.4f} -> {after['brier']:.4f}, AUROC {before['auroc']:.3f} -> {after['auroc']:.3f}; "
+             "judge it on held-out data (experiments/confidence/).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
