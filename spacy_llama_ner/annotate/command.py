@@ -3,21 +3,24 @@
 import argparse
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from wasabi import msg
 
-from .pipeline import pipeline_batch_size, pipeline_fingerprint, pipeline_location
-from .records import (FORMATS, MAX_LINE_BYTES, AnnotateError, Progress, Result, Settings, Writer, count_lines,
-                      input_format_of, report, start_or_resume)
+from .pipeline import (load_tokenizer, pipeline_batch_size, pipeline_fingerprint, pipeline_location,
+                       require_entity_scores)
+from .records import (CANDIDATES_FIELD, FORMATS, MAX_LINE_BYTES, AnnotateError, Progress, Result, Settings, Writer,
+                      count_lines, input_format_of, report, start_or_resume)
 
 PROG = "python -m spacy llama-ner annotate"
 DESCRIPTION = "Annotate a corpus with a trained pipeline: one command, resumable, on one machine or Ray."
+REVIEW_P = "--review-below P: P must be a probability in (0, 1]"
 
 
 def check_arguments(input_path: Path, output: Path, input_format: str, batch_size: Optional[int], gpu_id: int,
                     n_process: int, checkpoint_every: int, ray_address: Optional[str], actors: int,
-                    max_line_bytes: int, docbin: Optional[Path]) -> None:
+                    max_line_bytes: int, docbin: Optional[Path], entities_key: str,
+                    review_below: Optional[Tuple[float, Path]]) -> None:
     if not input_path.is_file():
         raise AnnotateError(f"input file not found: {input_path}")
     if input_format not in FORMATS:
@@ -37,6 +40,20 @@ def check_arguments(input_path: Path, output: Path, input_format: str, batch_siz
         raise AnnotateError(f"OUTPUT {output} is a directory: give a file name")
     if docbin is not None and docbin.resolve() == output.resolve():
         raise AnnotateError(f"--docbin {docbin} is OUTPUT itself: give a directory of its own")
+    if entities_key == CANDIDATES_FIELD:
+        raise AnnotateError(f"--entities-key {CANDIDATES_FIELD}: a scored pipeline's other candidates go there; "
+                            "choose another name")
+    if review_below is not None:
+        check_review(*review_below, input_path, output)
+
+
+def check_review(below: float, review: Path, input_path: Path, output: Path) -> None:
+    if not 0 < below <= 1:
+        raise AnnotateError(f"{REVIEW_P}, got {below}")
+    if review.is_dir():
+        raise AnnotateError(f"--review-below {below} {review}: a directory; give a file name")
+    if review.resolve() in (input_path.resolve(), output.resolve()):
+        raise AnnotateError(f"--review-below {below} {review}: that is INPUT or OUTPUT; give a file of its own")
 
 
 def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "auto", text_key: str = "text",
@@ -44,16 +61,16 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
         skip_bad_lines: bool = False, docbin: Optional[Path] = None, checkpoint_every: int = 1000,
         ray_address: Optional[str] = None, actors: int = 1, ray_gpu: bool = False, cpus_per_actor: float = 1,
         max_line_bytes: int = MAX_LINE_BYTES, code: Optional[Path] = None, progress_bar: bool = True,
-        overwrite: bool = False) -> Progress:
+        overwrite: bool = False, review_below: Optional[Tuple[float, Path]] = None) -> Progress:
     """Annotate INPUT into OUTPUT (resuming a run stopped earlier); returns the final Progress.
 
     `batch_size` None: the pipeline's own [nlp] batch_size, the one `nlp.pipe` uses, so that
-    the entities are the ones `nlp.pipe` gives for the same texts."""
-    from tqdm import tqdm
-
+    the entities are the ones `nlp.pipe` gives for the same texts. `review_below` (P, REVIEW):
+    then also write REVIEW, the review queue of the documents scored below P (`review`)."""
     input_path, output = Path(input_path), Path(output)
+    review_below = (review_below[0], Path(review_below[1])) if review_below else None
     check_arguments(input_path, output, input_format, batch_size, gpu_id, n_process, checkpoint_every, ray_address,
-                    actors, max_line_bytes, docbin)
+                    actors, max_line_bytes, docbin, entities_key, review_below)
     input_format = input_format_of(input_path, input_format)
     pipeline_id = pipeline_location(pipeline)
     batch_size = batch_size or pipeline_batch_size(pipeline_id)
@@ -62,11 +79,29 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
     code = str(Path(code).resolve()) if code else None
     if code and not Path(code).is_file():
         raise AnnotateError(f"--code {code}: file not found")
+    if review_below is not None:
+        require_entity_scores(pipeline_id, code)
     output.parent.mkdir(parents=True, exist_ok=True)
     progress = start_or_resume(output, input_path, settings, overwrite)  # saved before anything can fail
     if progress.complete:
         msg.good(f"{output} is already complete ({progress.documents:,} documents)")
-        return progress
+    else:
+        progress = annotate_rest(pipeline_id, input_path, output, progress, input_format, text_key, entities_key,
+                                 batch_size, gpu_id, n_process, skip_bad_lines, docbin, checkpoint_every, ray_address,
+                                 actors, ray_gpu, cpus_per_actor, max_line_bytes, code, progress_bar)
+    if review_below is not None:
+        write_review_queue(pipeline_id, output, *review_below, text_key, entities_key)
+    return progress
+
+
+def annotate_rest(pipeline_id: str, input_path: Path, output: Path, progress: Progress, input_format: str,
+                  text_key: str, entities_key: str, batch_size: int, gpu_id: int, n_process: int,
+                  skip_bad_lines: bool, docbin: Optional[Path], checkpoint_every: int, ray_address: Optional[str],
+                  actors: int, ray_gpu: bool, cpus_per_actor: float, max_line_bytes: int, code: Optional[str],
+                  progress_bar: bool) -> Progress:
+    """Start a runner, annotate what OUTPUT lacks and stop the runner."""
+    from tqdm import tqdm
+
     if ray_address is None:
         from .local import LocalRunner
 
@@ -86,6 +121,14 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
                              skip_bad_lines, docbin, checkpoint_every, max_line_bytes, progress_bar, tqdm)
     finally:
         runner.stop()
+
+
+def write_review_queue(pipeline_id: str, output: Path, below: float, review: Path, text_key: str,
+                       entities_key: str) -> None:
+    from .review import write_review
+
+    count = write_review(output, review, below, text_key, entities_key, load_tokenizer(pipeline_id))
+    msg.good(f"Wrote {review}: {count:,} documents with a score below {below}, least confident first")
 
 
 def write_results(runner, input_path: Path, output: Path, progress: Progress, input_format: str, text_key: str,
@@ -163,19 +206,34 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an OUTPUT this run cannot resume (a finished run, another pipeline's, "
                         "a file of its own) instead of refusing; an interrupted run of the same arguments still resumes")
+    p.add_argument("--review-below", nargs=2, metavar=("P", "REVIEW.jsonl"), default=None,
+                   help="also write REVIEW.jsonl: the documents with an entity or candidate scored below P, least "
+                        "confident first, as Prodigy ner.manual tasks (needs a pipeline with entity probabilities)")
     p.add_argument("--no-progress", dest="progress_bar", action="store_false", help="no progress bar")
     return p.parse_args(argv)
+
+
+def review_option(values: Optional[List[str]]) -> Optional[Tuple[float, Path]]:
+    """--review-below's two strings as (P, REVIEW); P's range is checked with the other arguments."""
+    if values is None:
+        return None
+    below, review = values
+    try:
+        return float(below), Path(review)
+    except ValueError:
+        raise AnnotateError(f"{REVIEW_P}, got {below!r}") from None
 
 
 def main(argv=None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
     try:
+        review_below = review_option(args.review_below)
         run(args.pipeline, args.input, args.output, input_format=args.input_format, text_key=args.text_key,
             entities_key=args.entities_key, batch_size=args.batch_size, gpu_id=args.gpu_id, n_process=args.n_process,
             skip_bad_lines=args.skip_bad_lines, docbin=args.docbin, checkpoint_every=args.checkpoint_every,
             ray_address=args.ray_address, actors=args.actors, ray_gpu=args.ray_gpu,
             cpus_per_actor=args.cpus_per_actor, max_line_bytes=args.max_line_bytes, code=args.code, progress_bar=args.progress_bar,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, review_below=review_below)
     except AnnotateError as err:
         report(f"error: {err}")
         return 1

@@ -36,14 +36,19 @@ def pipeline_fingerprint(pipeline: str) -> str:
     return digest.hexdigest()
 
 
-def pipeline_batch_size(pipeline: str) -> int:
-    """[nlp] batch_size of the pipeline's config: the batch size `nlp.pipe` uses by default."""
-    from spacy.util import load_config
-
+def pipeline_config_path(pipeline: str) -> Path:
     root = pipeline_root(pipeline)
     path = root / "config.cfg"
     if not path.exists():  # an installed package keeps its data one directory down
         path = next(iter(sorted(root.glob("*/config.cfg"))), path)
+    return path
+
+
+def pipeline_batch_size(pipeline: str) -> int:
+    """[nlp] batch_size of the pipeline's config: the batch size `nlp.pipe` uses by default."""
+    from spacy.util import load_config
+
+    path = pipeline_config_path(pipeline)
     try:
         size = load_config(path, interpolate=False)["nlp"].get("batch_size")
     except Exception as err:  # a missing or unreadable config fails again, named, when the pipeline loads
@@ -80,3 +85,32 @@ def load_pipeline(pipeline: str, gpu_id: int, code: Optional[str] = None):
         return spacy.load(pipeline)
     except Exception as err:  # a damaged file fails in many ways; name the pipeline and the reason
         raise AnnotateError(f"cannot load pipeline {pipeline!r}: {type(err).__name__}: {err}") from None
+
+
+def require_entity_scores(pipeline: str, code: Optional[str] = None) -> None:
+    """An AnnotateError saying how to get entity probabilities unless the pipeline gives them.
+    Asked of its components built from the config, their weights not loaded: quick, before
+    anything is written, and possible on Ray's driver, which loads no pipeline."""
+    from spacy.util import load_config, load_model_from_config
+
+    from ..confidence.spans import EntityScoresUnavailable, require_scores
+
+    import_code(code)
+    path = pipeline_config_path(pipeline)
+    try:
+        nlp = load_model_from_config(load_config(path))
+    except Exception as err:  # as in load_pipeline: name the pipeline and the reason
+        raise AnnotateError(f"cannot build pipeline {pipeline!r} from {path}: {type(err).__name__}: {err}") from None
+    try:
+        require_scores(nlp)
+    except EntityScoresUnavailable as err:
+        raise AnnotateError(f"--review-below needs entity probabilities: {err}") from None
+
+
+def load_tokenizer(pipeline: str):
+    """The pipeline's tokenizer, read from its files without building any component."""
+    import spacy
+    from spacy.util import load_config
+
+    components = load_config(pipeline_config_path(pipeline))["nlp"]["pipeline"]
+    return spacy.load(pipeline, exclude=components).tokenizer

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, List, Optional
 
 from wasabi import msg
 
-from ..confidence.spans import entity_scores
+from ..confidence.spans import entity_scores, has_scores
 
 FORMATS = ("auto", "jsonl", "text")
 # A line longer than this is a bad line, read past in chunks and never held in memory.
@@ -25,6 +25,8 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # doc.user_data, as spacy_llama_ner.backbone.model sets it.
 TRUNCATED_KEY = "spacy_llama_ner.truncated_spans"
 PROGRESS_FORMAT = 2
+# The output field, with a scored pipeline, of the scored candidates that are not entities.
+CANDIDATES_FIELD = "candidates"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -91,10 +93,12 @@ def input_format_of(path: Path, requested: str) -> str:
 
 
 def parse_line(line: Line, input_format: str, text_key: str, entities_key: str,
-               max_length: Optional[int] = None, max_bytes: int = MAX_LINE_BYTES) -> Optional[dict]:
+               max_length: Optional[int] = None, max_bytes: int = MAX_LINE_BYTES,
+               candidates_key: Optional[str] = None) -> Optional[dict]:
     """The record of one input line; None for a blank JSON Lines line (skipped, not an
     error); BadLine saying why a line has no record. `max_length`: the pipeline's
-    nlp.max_length, in characters."""
+    nlp.max_length, in characters; `candidates_key`: another output field a record must
+    not have."""
     if line.raw is None:
         raise BadLine(f"a line of {line.size:,} bytes, longer than --max-line-bytes {max_bytes:,}")
     try:
@@ -110,7 +114,7 @@ def parse_line(line: Line, input_format: str, text_key: str, entities_key: str,
     else:
         if not content.strip():
             return None
-        record = parse_json_record(content, text_key, entities_key)
+        record = parse_json_record(content, text_key, entities_key, candidates_key)
     text = record[text_key]
     if max_length is not None and len(text) > max_length:
         raise BadLine(
@@ -120,7 +124,7 @@ def parse_line(line: Line, input_format: str, text_key: str, entities_key: str,
     return record
 
 
-def parse_json_record(content: str, text_key: str, entities_key: str) -> dict:
+def parse_json_record(content: str, text_key: str, entities_key: str, candidates_key: Optional[str] = None) -> dict:
     try:
         record = json.loads(content)
     except json.JSONDecodeError as err:
@@ -136,6 +140,9 @@ def parse_json_record(content: str, text_key: str, entities_key: str) -> dict:
         raise BadLine(f"{text_key!r} is a JSON {type(text).__name__}, not a string")
     if entities_key in record:
         raise BadLine(f"already has an {entities_key!r} field; --entities-key names another output field")
+    if candidates_key is not None and candidates_key in record:
+        raise BadLine(f"already has a {candidates_key!r} field, the output field of a scored pipeline's other candidate "
+                      "entities: rename it in INPUT")
     lone = _SURROGATE.search(text)
     where = f"{text_key!r}" if lone else "a field"
     if lone is None:
@@ -166,13 +173,21 @@ def entities_of(doc) -> List[dict]:
     return entities
 
 
+def candidates_of(doc) -> List[dict]:
+    """The doc's scored candidates that are not among its entities (the readings the beam
+    kept besides the best one), as output records with their "score"."""
+    ents = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+    return [{"start": start, "end": end, "label": label, "text": doc.text[start:end], "score": score}
+            for (start, end, label), score in entity_scores(doc).items() if (start, end, label) not in ents]
+
+
 def doc_bytes(doc) -> bytes:
     """The Doc for --docbin, without the transformer's tensors (user_data) that would bloat it."""
     return doc.to_bytes(exclude=["tensor", "user_data"])
 
 
-def output_line(record: dict, entities: List[dict], entities_key: str) -> str:
-    return json.dumps({**record, entities_key: entities}, ensure_ascii=False) + "\n"
+def output_line(record: dict, added: dict) -> str:
+    return json.dumps({**record, **added}, ensure_ascii=False) + "\n"
 
 
 @dataclass
@@ -193,13 +208,16 @@ class Result:
 def annotate_lines(nlp, lines, input_format: str, text_key: str, entities_key: str, batch_size: int,
                    n_process: int = 1, keep_docs: bool = False, max_bytes: int = MAX_LINE_BYTES) -> Iterator[Result]:
     """Results for `lines`, in order: bad and blank lines as such, the rest through one
-    `nlp.pipe` stream, so the Docs are batched as `nlp.pipe` batches the same texts."""
+    `nlp.pipe` stream, so the Docs are batched as `nlp.pipe` batches the same texts. With a
+    scored pipeline each record also gets its other candidates (CANDIDATES_FIELD)."""
     pending: List[Result] = []  # bad and blank lines waiting for the documents before them
+    candidates_key = CANDIDATES_FIELD if has_scores(nlp) else None
 
     def good_records():
         for line in lines:
             try:
-                record = parse_line(line, input_format, text_key, entities_key, nlp.max_length, max_bytes)
+                record = parse_line(line, input_format, text_key, entities_key, nlp.max_length, max_bytes,
+                                    candidates_key)
             except BadLine as err:
                 pending.append(Result(line.number, line.end_byte, error=str(err)))
                 continue
@@ -213,7 +231,10 @@ def annotate_lines(nlp, lines, input_format: str, text_key: str, entities_key: s
         while pending and pending[0].number < number:
             yield pending.pop(0)
         ents = entities_of(doc)
-        yield Result(number, end_byte, output_line(record, ents, entities_key), words=len(doc), entities=len(ents),
+        added = {entities_key: ents}
+        if candidates_key is not None:
+            added[candidates_key] = candidates_of(doc)
+        yield Result(number, end_byte, output_line(record, added), words=len(doc), entities=len(ents),
                      doc_bytes=doc_bytes(doc) if keep_docs else None,
                      truncated_spans=int(doc.user_data.get(TRUNCATED_KEY, 0)))
     yield from pending
