@@ -1,276 +1,204 @@
-"""Measure the confidence pipeline against the greedy one (experiments/confidence/README.md).
+"""Measure a scored pipeline's entity probabilities (experiments/confidence/README.md).
 
-  .venv/bin/python experiments/confidence/measure.py \
-      --greedy training/confidence/greedy/model-last --beam training/confidence/beam/model-last
+  .venv/bin/python experiments/confidence/measure.py PIPELINE --dev DEV.spacy --test TEST.spacy --out results/NAME.json
 
-On the test set: entity F1 of the greedy pipeline and of the beam pipeline decoded at
-beam widths 1/4/8/16; speed per width (the decoder once, then each width's beam NER and
-ner_confidence timed on the same docs; plus whole-pipeline runs on a slice, widths in
-turn); calibration of the entity probabilities at the configured width (ECE, reliability
-diagram, precision above 0.5/0.9/0.99, precision-recall over the threshold), before and
-after a temperature fitted on the dev set. Writes results/confidence.json and two PNGs.
+PIPELINE is a trained configs/ner_beam.cfg pipeline (uncalibrated: the calibrator is
+fitted here, on --dev, never on --test). The decoder runs once over fresh, unannotated
+copies of the dev and test docs; each decoding setting (beam width x beam_density) then
+runs the NER on new fresh copies that carry the decoder output, so no setting sees another
+one's entities. Per setting: entity P/R/F1 and, for the raw beam marginals of doc.ents,
+ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets a calibrator
+fitted on dev; on test its calibrated scores are measured against a constant score equal
+to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
+reliability diagram per label (bootstrap intervals over documents). Speed: whole-pipeline
+words/s on a test slice with scores, with the component's scores switched off, and greedy.
 """
 import argparse
 import datetime
 import json
 import platform
-import sys
 import time
+import types
 from pathlib import Path
 
 import numpy
 import spacy
-from spacy.tokens import DocBin
+from spacy.pipeline import EntityRecognizer
+from spacy.tokens import Doc, DocBin
 
-from spacy_llama_ner import calibration as cal
+from spacy_llama_ner.confidence import Calibrator
+from spacy_llama_ner.confidence.measures import fresh_copies, outcomes_of, reliability, summary
 
 HERE = Path(__file__).resolve().parent
-WIDTHS = [1, 4, 8, 16]
-THRESHOLDS = [0.5, 0.9, 0.99]
+WIDTHS = (4, 8, 16)
+DENSITIES = (0.0001, 0.0)
+THRESHOLDS = (0.5, 0.9, 0.99)
 
 
-def read(nlp, path, limit):
-    docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
-    return docs[:limit] if limit else docs
+def read(vocab, path):
+    return list(DocBin().from_disk(path).get_docs(vocab))
 
 
-def prf(pred_sets, gold_sets):
-    tp = sum(len(p & g) for p, g in zip(pred_sets, gold_sets))
-    n_pred = sum(len(p) for p in pred_sets)
-    n_gold = sum(len(g) for g in gold_sets)
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
-
-
-def ents(doc):
-    return {(e.start, e.end, e.label_) for e in doc.ents}
-
-
-def timed(fn):
+def decode(nlp, gold, batch_size):
+    """The decoder's output on fresh copies of gold, and the seconds it took."""
     start = time.perf_counter()
-    out = fn()
+    docs = list(nlp.get_pipe("transformer").pipe(fresh_copies(nlp.vocab, gold), batch_size=batch_size))
+    return docs, time.perf_counter() - start
+
+
+def run_ner(nlp, decoded, batch_size):
+    """The NER over new fresh copies that carry the decoder output (nothing else)."""
+    copies = []
+    for doc in decoded:
+        copy = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        copy._.trf_data = doc._.trf_data
+        copies.append(copy)
+    start = time.perf_counter()
+    out = list(nlp.get_pipe("ner").pipe(copies, batch_size=batch_size))
     return out, time.perf_counter() - start
 
 
-def calibration_block(parses, gold, temperature):
-    scores, correct = cal.outcomes(parses, gold, temperature)
-    n_gold = sum(len(g) for g in gold)
-    best = []  # the best parse's entities (doc.ents) with their marginals
-    for doc_parses, doc_gold in zip(parses, gold):
-        if not doc_parses:
-            continue
-        marg = cal.beam_marginals(doc_parses, temperature)
-        top = max(doc_parses, key=lambda item: item[0])[1]
-        best.extend((marg.get(e, 0.0), 1.0 if e in doc_gold else 0.0) for e in top)
-    best_s = numpy.asarray([s for s, _ in best])
-    best_c = numpy.asarray([c for _, c in best])
-    return {
-        "temperature": temperature,
-        "n_candidates": int(len(scores)),
-        "ece_candidates": cal.expected_calibration_error(scores, correct),
-        "ece_best_parse": cal.expected_calibration_error(best_s, best_c),
-        "n_best_parse": int(len(best_s)),
-        "reliability_candidates": cal.reliability(scores, correct),
-        "reliability_best_parse": cal.reliability(best_s, best_c),
-        "precision_above": [cal.precision_above(scores, correct, t) for t in THRESHOLDS],
-        "pr_curve": cal.pr_curve(scores, correct, n_gold, [round(x, 3) for x in numpy.linspace(0.01, 0.99, 99)]),
+def raw_block(out):
+    s = summary(out.raw, out.correct, out.precision, THRESHOLDS)
+    return {"prf": out.prf, "ece": s["ece"], "brier": s["brier"], "auroc": s["auroc"], "n": s["n"],
+            "distinct_scores": int(len(numpy.unique(numpy.round(out.raw, 6)))),
+            "share_above_0.999": float((out.raw > 0.999).mean()) if len(out.raw) else float("nan")}
+
+
+def words_per_second(nlp, texts, batch_size, repeats):
+    """Median whole-pipeline words/s over `repeats` runs of nlp.pipe, per setting, the
+    settings interleaved so that machine noise hits them alike."""
+    ner = nlp.get_pipe("ner")
+    width = ner.cfg["beam_width"]
+    plain = types.MethodType(EntityRecognizer.set_annotations, ner)
+
+    def scores_off():
+        ner.set_annotations = plain
+
+    def scores_on():
+        ner.__dict__.pop("set_annotations", None)
+
+    settings = {
+        "with scores": lambda: (scores_on(), ner.cfg.__setitem__("beam_width", width)),
+        "beam, scores off": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", width)),
+        "greedy decoding": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", 1)),
     }
+    words = sum(len(t.split()) for t in texts)
+    times = {name: [] for name in settings}
+    list(nlp.pipe(texts[:50], batch_size=batch_size))  # warm-up
+    for _ in range(repeats):
+        for name, apply in settings.items():
+            apply()
+            start = time.perf_counter()
+            list(nlp.pipe(texts, batch_size=batch_size))
+            times[name].append(time.perf_counter() - start)
+    scores_on()
+    ner.cfg["beam_width"] = width
+    return {name: {"words_per_s": words / float(numpy.median(t)), "seconds": t} for name, t in times.items()} | {"words": words}
 
 
-def plot(result, out_dir):
+def plot_reliability(per_label, path, title):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    blocks = [("T = 1", result["calibration"]["t1"]), (f"T = {result['calibration']['fitted']['temperature']:.2f} (fitted on dev)", result["calibration"]["fitted"])]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for ax, (title, block) in zip(axes, blocks):
-        rel = block["reliability_candidates"]
-        centers = [(a + b) / 2 for a, b in zip(rel["edges"][:-1], rel["edges"][1:])]
-        acc = [a if a is not None else 0 for a in rel["accuracy"]]
-        ax.bar(centers, acc, width=0.1, edgecolor="black", alpha=0.7, label="fraction correct")
-        ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-        for x, n, a in zip(centers, rel["count"], acc):
-            if n:
-                ax.text(x, min(a + 0.02, 0.97), str(n), ha="center", fontsize=7)
-        ax.set_title(f"{title}: ECE {block['ece_candidates']:.3f}")
-        ax.set_xlabel("entity probability (bin)")
-        ax.set_ylabel("fraction of candidates that are gold entities")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle("Reliability of beam_ner entity probabilities, CoNLL-2003 test (counts above bars)")
+    fig, axes = plt.subplots(1, len(per_label), figsize=(3.2 * len(per_label), 3.4), sharey=True)
+    for ax, (label, rows) in zip(numpy.atleast_1d(axes), per_label.items()):
+        x = [r["score"] for r in rows]
+        y = [r["accuracy"] for r in rows]
+        err = [[r["accuracy"] - r["low"] for r in rows], [r["high"] - r["accuracy"] for r in rows]]
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.errorbar(x, y, yerr=err, fmt="o-", ms=3, capsize=2)
+        ax.set_title(f"{label} (n={sum(r['n'] for r in rows):,})")
+        ax.set_xlabel("ent._.score (bin mean)")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+    numpy.atleast_1d(axes)[0].set_ylabel("share exactly right")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_dir / "reliability.png", dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for title, block in blocks:
-        rows = [r for r in block["pr_curve"] if r["n"]]
-        ax.plot([r["recall"] for r in rows], [r["precision"] for r in rows], marker=".", markersize=3, label=f"candidates >= threshold, {title}")
-        for r in rows:
-            if r["threshold"] in (0.1, 0.5, 0.9):
-                ax.annotate(f"{r['threshold']:g}", (r["recall"], r["precision"]), fontsize=7)
-    g = result["f1"]["greedy"]
-    b = result["f1"]["beam"][str(result["configured_beam_width"])]
-    ax.plot([g["r"]], [g["p"]], "ks", label="greedy ner (doc.ents)")
-    ax.plot([b["r"]], [b["p"]], "r^", label="beam_ner best parse (doc.ents)")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall over the threshold, CoNLL-2003 test")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "precision_recall.png", dpi=120)
-    plt.close(fig)
-
-
-def measure_greedy(path, test_gold, gold, words, beam_width):
-    """F1 and speed of the greedy pipeline; its model decoded with a beam, calibration."""
-    greedy = spacy.load(path)
-    gdocs, t_greedy = timed(lambda: list(greedy.pipe(cal.gold_words_docs(greedy, test_gold), batch_size=64)))
-    part = {"f1": prf([ents(d) for d in gdocs], gold), "speed_greedy": {"seconds": t_greedy, "words_per_s": words / t_greedy}}
-    # the greedy-trained model decoded with a beam (components.ner_confidence.beam_width set)
-    gconf = greedy.add_pipe("ner_confidence", config={"beam_width": beam_width})
-    gparses = [p for i in range(0, len(gdocs), 64) for p in gconf.beam_parses(gdocs[i : i + 64])]
-    gs, gc = cal.outcomes(gparses, gold, 1.0)
-    part["greedy_beam_decoded"] = {
-        "beam_width": beam_width,
-        "ece_candidates": cal.expected_calibration_error(gs, gc),
-        "precision_above": [cal.precision_above(gs, gc, t) for t in THRESHOLDS],
-    }
-    return part
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--greedy", required=True, help="a trained pipeline with the greedy ner")
-    ap.add_argument("--beam", default=None, help="a trained pipeline from configs/ner_beam.cfg (required unless --only-greedy)")
-    ap.add_argument("--dev", default="corpus/full/dev.spacy", help="annotated docs the temperature is fitted on")
-    ap.add_argument("--test", default="corpus/full/test.spacy")
-    ap.add_argument("--dev-limit", type=int, default=0, help="first N dev docs only (0: all)")
-    ap.add_argument("--test-limit", type=int, default=0, help="first N test docs only (0: all)")
-    ap.add_argument("--speed-docs", type=int, default=100, help="test docs of the whole-pipeline speed runs")
-    ap.add_argument("--speed-rounds", type=int, default=1, help="rounds of the whole-pipeline speed runs")
-    ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--command", default=None, help="the command line recorded in the result")
-    ap.add_argument("--only-greedy", action="store_true", help="measure the greedy pipeline only, into OUT/greedy.json")
-    ap.add_argument("--greedy-from-file", action="store_true", help="take the greedy figures from OUT/greedy.json (--only-greedy)")
-    ap.add_argument("--beam-width", type=int, default=8, help="with --only-greedy: the beam the greedy model is decoded with")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("pipeline")
+    ap.add_argument("--dev", required=True, help="annotated docs the calibrator is fitted on (not test)")
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--out", required=True, help="results JSON; the reliability PNG goes beside it")
+    ap.add_argument("--name", default=None, help="what the run is called in the report")
+    ap.add_argument("--speed-docs", type=int, default=500, help="test docs in the speed runs")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--command", default="", help="the command that produced this, for the record")
     args = ap.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": "2-core x86-64 CPU VM, cores shared with other jobs during the run",
-        "python": platform.python_version(),
-        "spacy": spacy.__version__,
-        "command": args.command or " ".join([Path(sys.executable).name] + sys.argv),
-        "pipelines": {"greedy": args.greedy, "beam": args.beam},
-    }
 
-    if args.only_greedy:
-        vocab_nlp = spacy.blank("en")
-        test_gold = read(vocab_nlp, args.test, args.test_limit)
-        gold = [ents(g) for g in test_gold]
-        words = sum(len(g) for g in test_gold)
-        part = measure_greedy(args.greedy, test_gold, gold, words, args.beam_width)
-        part["test"] = {"path": args.test, "docs": len(test_gold), "words": words, "entities": sum(map(len, gold))}
-        (out_dir / "greedy.json").write_text(json.dumps(part, indent=1))
-        print(json.dumps(part, indent=1))
-        return
-
-    # ---------------------------------------------------------------- beam pipeline
-    nlp = spacy.load(args.beam)
+    nlp = spacy.load(args.pipeline)
     ner = nlp.get_pipe("ner")
-    conf = nlp.get_pipe("ner_confidence")
-    configured = int(ner.cfg["beam_width"])
-    result["configured_beam_width"] = configured
-    result["beam_density"] = float(ner.cfg["beam_density"])
-    test_gold = read(nlp, args.test, args.test_limit)
-    gold = [ents(g) for g in test_gold]
-    words = sum(len(g) for g in test_gold)
-    result["test"] = {"path": args.test, "docs": len(test_gold), "words": words, "entities": sum(map(len, gold))}
-    trf = nlp.get_pipe("transformer")
-    docs, t_trf = timed(lambda: list(trf.pipe(cal.gold_words_docs(nlp, test_gold), batch_size=64)))
-    f1_beam, speed, parses_by_width = {}, {}, {}
+    configured = {"beam_width": ner.cfg["beam_width"], "beam_density": ner.cfg["beam_density"]}
+    dev_gold, test_gold = read(nlp.vocab, args.dev), read(nlp.vocab, args.test)
+    dev_decoded, _ = decode(nlp, dev_gold, args.batch_size)
+    test_decoded, trf_s = decode(nlp, test_gold, args.batch_size)
+    print(f"decoder: {len(test_gold)} test docs in {trf_s:.0f} s", flush=True)
+
+    settings, raw_outcomes = [], {}
     for width in WIDTHS:
-        ner.cfg["beam_width"] = width
-        _, t_ner = timed(lambda: list(ner.pipe(docs, batch_size=64)))
-        f1_beam[str(width)] = prf([ents(d) for d in docs], gold)
-        row = {"transformer_s": t_trf, "ner_s": t_ner}
-        if width > 1:
-            parses, t_conf = timed(lambda: [p for i in range(0, len(docs), 64) for p in conf.beam_parses(docs[i : i + 64])])
-            parses_by_width[width] = parses
-            row["ner_confidence_s"] = t_conf
-            # the best parse of the second beam search is the one beam_ner set
-            row["same_best_parse"] = all(
-                set(max(p, key=lambda item: item[0])[1] if p else []) == ents(d) for p, d in zip(parses, docs)
-            )
-        row["words_per_s_no_scores"] = words / (t_trf + t_ner)
-        row["words_per_s_with_scores"] = words / (t_trf + t_ner + row.get("ner_confidence_s", 0.0)) if width > 1 else None
-        speed[str(width)] = row
-        print(f"width {width}: F1 {f1_beam[str(width)]['f']:.4f}, {row}", flush=True)
-    ner.cfg["beam_width"] = configured
-    result["f1"] = {"beam": f1_beam}
-    result["speed_decomposed"] = speed
-    result["ece_by_width"] = {
-        str(w): cal.expected_calibration_error(*cal.outcomes(p, gold, 1.0)) for w, p in parses_by_width.items()
+        for density in DENSITIES:
+            ner.cfg["beam_width"], ner.cfg["beam_density"] = width, density
+            dev_docs, _ = run_ner(nlp, dev_decoded, args.batch_size)
+            test_docs, ner_s = run_ner(nlp, test_decoded, args.batch_size)
+            dev_out, test_out = outcomes_of(dev_docs, dev_gold), outcomes_of(test_docs, test_gold)
+            raw_outcomes[(width, density)] = (dev_out, test_out)
+            row = {"beam_width": width, "beam_density": density, "ner_s": ner_s,
+                   "dev": raw_block(dev_out), "test": raw_block(test_out)}
+            settings.append(row)
+            print(f"width {width} density {density}: test F1 {test_out.prf['f']:.4f}, raw AUROC dev "
+                  f"{row['dev']['auroc']:.3f} test {row['test']['auroc']:.3f}", flush=True)
+
+    best = max(settings, key=lambda r: (r["dev"]["auroc"], r["dev"]["prf"]["f"]))
+    key = (best["beam_width"], best["beam_density"])
+    dev_out, test_out = raw_outcomes[key]
+    calibrator = Calibrator.fit(dev_out.raw, dev_out.correct, "isotonic")
+    platt = Calibrator.fit(dev_out.raw, dev_out.correct, "platt")
+    calibrated = calibrator.apply(test_out.raw).astype("float64")
+    result = {
+        "name": args.name or Path(args.pipeline).parent.name,
+        "pipeline": args.pipeline, "dev": args.dev, "test": args.test, "command": args.command,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+        "configured": configured,
+        "decoder_s_test": trf_s, "test_words": sum(len(d) for d in test_gold),
+        "settings": settings,
+        "chosen": {"beam_width": key[0], "beam_density": key[1], "rule": "best dev AUROC of the raw marginals, then dev F1"},
+        "dev_precision": dev_out.precision,
+        "test_raw": summary(test_out.raw, test_out.correct, dev_out.precision, THRESHOLDS),
+        "test_isotonic": summary(calibrated, test_out.correct, dev_out.precision, THRESHOLDS),
+        "test_platt": summary(platt.apply(test_out.raw).astype("float64"), test_out.correct, dev_out.precision, THRESHOLDS),
+        "test_prf": test_out.prf,
     }
-
-    # whole-pipeline runs on a slice, widths in turn (width 1: ner_confidence off)
-    slice_docs = test_gold[: args.speed_docs]
-    slice_words = sum(len(d) for d in slice_docs)
-    whole = {}
-    list(nlp.pipe(cal.gold_words_docs(nlp, slice_docs[:16])))  # warm-up
-    runs = [(str(w), w, ["ner_confidence"] if w == 1 else []) for w in WIDTHS]
-    runs.append((f"{configured}_without_ner_confidence", configured, ["ner_confidence"]))
-    for round_ in range(args.speed_rounds):  # rounds interleave the settings; the fastest round counts
-        for key, width, disable in runs:
-            ner.cfg["beam_width"] = width
-            _, t = timed(lambda: list(nlp.pipe(cal.gold_words_docs(nlp, slice_docs), batch_size=64, disable=disable)))
-            whole.setdefault(key, {"seconds_per_round": []})["seconds_per_round"].append(t)
-    for row in whole.values():
-        row["words_per_s"] = slice_words / min(row["seconds_per_round"])
-    ner.cfg["beam_width"] = configured
-    result["speed_whole_pipeline"] = {"docs": len(slice_docs), "words": slice_words, "by_width": whole}
-    print("whole pipeline:", whole, flush=True)
-
-    # calibration at the configured width, temperature fitted on dev
-    parses = parses_by_width[configured]
-    dev_gold = read(nlp, args.dev, args.dev_limit)
-    _, dev_parses, dev_sets = cal.pipeline_parses(nlp, dev_gold)
-    temperature, fit = cal.fit_temperature(dev_parses, dev_sets)
-    result["temperature_fit"] = {"dev": args.dev, "docs": len(dev_gold), "temperature": temperature, **fit}
-    result["calibration"] = {"t1": calibration_block(parses, gold, 1.0), "fitted": calibration_block(parses, gold, temperature)}
-    del nlp, docs
-
-    # ---------------------------------------------------------------- greedy pipeline
-    greedy_file = out_dir / "greedy.json"
-    if args.greedy_from_file and greedy_file.exists():
-        part = json.loads(greedy_file.read_text())
-        assert part["test"] == result["test"], "greedy.json was measured on other test docs"
-    else:
-        part = measure_greedy(args.greedy, test_gold, gold, words, configured)
-    result["f1"]["greedy"] = part["f1"]
-    result["speed_greedy"] = part["speed_greedy"]
-    result["greedy_beam_decoded"] = part["greedy_beam_decoded"]
-    result["f1_gap_beam_minus_greedy"] = f1_beam[str(configured)]["f"] - result["f1"]["greedy"]["f"]
-
-    (out_dir / "confidence.json").write_text(json.dumps(result, indent=1))
-    plot(result, out_dir)
-    summary = {
-        "f1_greedy": result["f1"]["greedy"]["f"],
-        "f1_beam": {w: r["f"] for w, r in f1_beam.items()},
-        "temperature": temperature,
-        "ece_t1": result["calibration"]["t1"]["ece_candidates"],
-        "ece_fitted": result["calibration"]["fitted"]["ece_candidates"],
-        "precision_above_t1": result["calibration"]["t1"]["precision_above"],
-        "precision_above_fitted": result["calibration"]["fitted"]["precision_above"],
-    }
-    print(json.dumps(summary, indent=1))
+    labels = sorted(set(test_out.labels))
+    lab = numpy.asarray(test_out.labels)
+    per_label = {"all": reliability(calibrated, test_out.correct, test_out.doc_index)}
+    result["per_label"] = {}
+    for label in labels:
+        m = lab == label
+        per_label[label] = reliability(calibrated[m], test_out.correct[m], test_out.doc_index[m], n_bins=5)
+        result["per_label"][label] = summary(calibrated[m], test_out.correct[m], dev_out.precision, THRESHOLDS)
+    result["reliability"] = per_label
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_reliability(per_label, out.with_suffix(".png"),
+                     f"{result['name']}: calibrated ent._.score on test (isotonic fitted on {Path(args.dev).name}); "
+                     "95% bootstrap intervals over documents")
+    ner.cfg["beam_width"], ner.cfg["beam_density"] = key
+    ner.calibrator = calibrator
+    texts = [d.text for d in test_gold[: args.speed_docs]]
+    result["speed"] = words_per_second(nlp, texts, args.batch_size, args.repeats)
+    out.write_text(json.dumps(result, indent=1))
+    s, c = result["test_isotonic"], result["test_isotonic"]["constant"]
+    print(f"chosen width {key[0]} density {key[1]}; test ECE {s['ece']:.4f} Brier {s['brier']:.4f} (constant "
+          f"{c['brier']:.4f}) AUROC {s['auroc']:.3f}; kept >= 0.9: {s['kept'][1]}; wrote {out}")
 
 
 if __name__ == "__main__":

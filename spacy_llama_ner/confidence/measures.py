@@ -6,7 +6,7 @@ returns per predicted entity its raw and calibrated score, whether it is right, 
 label and its doc; the functions below score those arrays with numpy and scikit-learn.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy
 from spacy.scorer import Scorer
@@ -41,8 +41,13 @@ def fresh_copies(vocab, gold_docs: Sequence[Doc]) -> List[Doc]:
 def entity_outcomes(nlp, gold_docs: Sequence[Doc], batch_size: int = 64, progress=None) -> Outcomes:
     """Run `nlp` over fresh copies of `gold_docs` and collect the outcome of every scored
     entity of doc.ents. `progress`: a callable given the number of docs done so far."""
-    raw, score, correct, labels, doc_index, examples = [], [], [], [], [], []
     predicted = nlp.pipe(fresh_copies(nlp.vocab, gold_docs), batch_size=batch_size)
+    return outcomes_of(predicted, gold_docs, progress)
+
+
+def outcomes_of(predicted: Iterable[Doc], gold_docs: Sequence[Doc], progress=None) -> Outcomes:
+    """The outcome of every scored entity of the predicted docs' doc.ents against the gold docs."""
+    raw, score, correct, labels, doc_index, examples = [], [], [], [], [], []
     for i, (doc, gold) in enumerate(zip(predicted, gold_docs)):
         examples.append(Example(doc, gold))
         gold_ents = {(e.start, e.end, e.label_) for e in gold.ents}
@@ -62,7 +67,7 @@ def entity_outcomes(nlp, gold_docs: Sequence[Doc], batch_size: int = 64, progres
     prf = Scorer.score_spans(examples, "ents")
     return Outcomes(
         numpy.asarray(raw), numpy.asarray(score), numpy.asarray(correct), labels,
-        numpy.asarray(doc_index, dtype="int64"), len(gold_docs),
+        numpy.asarray(doc_index, dtype="int64"), len(examples),
         {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"]},
     )
 
