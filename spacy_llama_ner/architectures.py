@@ -26,6 +26,7 @@ def LlamaTransformer(
     backbone_learn_rate_scale: float = 1.0,
     output_layer: int = 0,
     layer_mix: bool = False,
+    quantize: Optional[str] = None,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A LLaMA-family decoder (hub id, model directory or .gguf file) as the model of
     spacy-transformers' `transformer` component.
@@ -54,6 +55,10 @@ def LlamaTransformer(
         through the final norm; with output_layer N, of layers 1 to N), starting
         from their mean, instead of one layer (ELMo's scalar mix). The weights
         train with the backbone and are saved with the pipeline.
+    quantize: null, or "int8" for faster CPU inference: the decoder's linear layers
+        (but down_proj) as dynamic int8 after SmoothQuant smoothing, done when the
+        model loads (e.g. spacy.load(path, config=...)); the saved weights stay
+        float32, and a quantized model neither trains nor saves.
     """
     settings = BackboneSettings(
         name=name,
@@ -69,5 +74,6 @@ def LlamaTransformer(
         backbone_learn_rate_scale=backbone_learn_rate_scale,
         output_layer=output_layer,
         layer_mix=layer_mix,
+        quantize=quantize,
     )
     return LlamaTransformerModel(settings, get_spans)

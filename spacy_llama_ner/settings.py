@@ -6,6 +6,7 @@ ATTENTION_MODES = ("causal", "bidirectional", "echo")
 DTYPES = ("float32", "bfloat16", "float16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+QUANTIZE_MODES = (None, "int8")
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -74,6 +75,7 @@ class BackboneSettings:
     backbone_learn_rate_scale: float = 1.0
     output_layer: int = 0
     layer_mix: bool = False
+    quantize: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -122,6 +124,10 @@ class BackboneSettings:
             )
         if not isinstance(self.layer_mix, bool):
             raise ConfigError("layer_mix", f"must be true or false, got {self.layer_mix!r}")
+        if self.quantize not in QUANTIZE_MODES:
+            raise ConfigError(
+                "quantize", f"got {self.quantize!r}; allowed values: null (float32 as trained) or \"int8\" (CPU inference)"
+            )
         scale = self.backbone_learn_rate_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100:
             raise ConfigError(

@@ -29,3 +29,15 @@ def add_lora(backbone: torch.nn.Module, lora: LoraSettings) -> torch.nn.Module:
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
     return backbone
+
+
+def merge_lora(backbone: torch.nn.Module) -> None:
+    """Fold every LoRA adapter into its base layer, in place, and put the plain layer
+    back: the model computes the same, with no adapter left (for int8 inference)."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in list(backbone.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, module.get_base_layer())

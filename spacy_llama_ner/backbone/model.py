@@ -13,13 +13,15 @@ from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
 from thinc.api import Model, PyTorchShim, get_torch_default_device, xp2torch
 from thinc.types import ArgsKwargs
+from wasabi import msg
 from transformers.modeling_outputs import BaseModelOutput
 
 from . import serialization
 from .alignment import align_spans, count_truncated, tokenize_spans
 from .encoder import LlamaEncoder
 from .loading import TORCH_DTYPES, check_dtype_runs, check_llama_family, load_backbone
-from .lora import add_lora
+from .lora import add_lora, merge_lora
+from .quantize import check_runs_here, quantize_int8
 from .optimizer import TorchAdamStep, runs_as_torch_adamw
 from ..settings import BackboneSettings, ConfigError
 
@@ -46,6 +48,12 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     shim: LlamaShim = model.shims[0]
+    if is_train and shim.settings.quantize:
+        raise ConfigError(
+            "quantize",
+            f'is "{shim.settings.quantize}", which is for inference only: train with quantize = null '
+            "(the saved pipeline keeps float32 weights) and set it when you load the trained pipeline",
+        )
     if not shim.is_loaded:
         raise ValueError(
             "The transformer has no weights yet: call nlp.initialize() before "
@@ -154,8 +162,23 @@ class LlamaShim(PyTorchShim):
         self.pad_id = choose_pad_id(tokenizer, settings.pad_token)
         device = get_torch_default_device()
         self._model = encoder.to(device)
+        if settings.quantize:
+            self._quantize(device)
         one_thread_in_forked_children()
         self.loss_scaler = torch.amp.GradScaler(device.type, enabled=needs_loss_scaling(settings.dtype))
+
+    def _quantize(self, device: torch.device) -> None:
+        """quantize = "int8": see spacy_llama_ner/backbone/quantize.py."""
+        check_runs_here(device.type)
+        if self.settings.dtype != "float32":
+            raise ConfigError("quantize", f'"int8" quantizes a float32 model; set dtype = "float32" (got "{self.settings.dtype}")')
+        if self.settings.lora:
+            merge_lora(self._model.backbone)
+        report = quantize_int8(self._model, self.tokenizer, self.pad_id)
+        msg.info(
+            f"Quantized the decoder to int8 for inference: {report['quantized']} linear layers int8, "
+            f"{report['float32']} (down_proj) float32, in {report['seconds']:.1f} s"
+        )
 
     def finish_update(self, optimizer) -> None:
         """thinc's Adam as one torch AdamW step (spacy_llama_ner.backbone.optimizer); any
@@ -183,6 +206,12 @@ class LlamaShim(PyTorchShim):
     def to_bytes(self):
         """A msgpack-ready dict (not one bytes blob): thinc packs it as it is, so
         no single msgpack bin holds more than one weights shard."""
+        if self.settings.quantize and self.is_loaded:
+            raise ConfigError(
+                "quantize",
+                f'is "{self.settings.quantize}": a quantized model is for inference and is not saved (its float32 '
+                "weights are gone); save the pipeline as loaded with quantize = null",
+            )
         if not self.is_loaded:
             return {"format": serialization.FORMAT_VERSION, "loaded": False}
         backbone = self._model.backbone
@@ -215,6 +244,8 @@ class LlamaShim(PyTorchShim):
         if self.settings.lora:
             backbone = add_lora(backbone, self.settings.lora)
         serialization.load_state_strict(backbone, serialization.shards_to_state(msg["weights"]))
+        # output_layer set at load time on a pipeline saved deeper: read that layer, drop the rest
+        keep_lowest_layers(backbone, self.settings.kept_layers(backbone.config.num_hidden_layers))
         tokenizer = serialization.tokenizer_from_files(msg["tokenizer"])
         self._attach(tokenizer, backbone)
         serialization.load_layer_mix(self._model, msg.get("layer_mix"))
