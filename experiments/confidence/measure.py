@@ -129,7 +129,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="results JSON; the reliability PNG goes beside it")
     ap.add_argument("--name", default=None, help="what the run is called in the report")
     ap.add_argument("--speed-docs", type=int, default=500, help="test docs in the speed runs")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="speed runs per setting (0: none)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--command", default="", help="the command that produced this, for the record")
     args = ap.parse_args(argv)
@@ -193,8 +193,9 @@ def main(argv=None):
                      "95% bootstrap intervals over documents")
     ner.cfg["beam_width"], ner.cfg["beam_density"] = key
     ner.calibrator = calibrator
-    texts = [d.text for d in test_gold[: args.speed_docs]]
-    result["speed"] = words_per_second(nlp, texts, args.batch_size, args.repeats)
+    if args.repeats:  # 0: no speed runs (a busy machine, or figures taken elsewhere)
+        texts = [d.text for d in test_gold[: args.speed_docs]]
+        result["speed"] = words_per_second(nlp, texts, args.batch_size, args.repeats)
     out.write_text(json.dumps(result, indent=1))
     s, c = result["test_isotonic"], result["test_isotonic"]["constant"]
     print(f"chosen width {key[0]} density {key[1]}; test ECE {s['ece']:.4f} Brier {s['brier']:.4f} (constant "
