@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple
 
 from wasabi import msg
 
-from .pipeline import (load_tokenizer, pipeline_batch_size, pipeline_fingerprint, pipeline_location,
+from .pipeline import (QUANTIZE, load_tokenizer, pipeline_batch_size, pipeline_fingerprint, pipeline_location,
                        require_entity_scores)
 from .records import (CANDIDATES_FIELD, FORMATS, MAX_LINE_BYTES, AnnotateError, Progress, Result, Settings, Writer,
                       count_lines, input_format_of, report, start_or_resume)
@@ -20,7 +20,7 @@ REVIEW_P = "--review-below P: P must be a probability in (0, 1]"
 def check_arguments(input_path: Path, output: Path, input_format: str, batch_size: Optional[int], gpu_id: int,
                     n_process: int, checkpoint_every: int, ray_address: Optional[str], actors: int,
                     max_line_bytes: int, docbin: Optional[Path], entities_key: str,
-                    review_below: Optional[Tuple[float, Path]]) -> None:
+                    review_below: Optional[Tuple[float, Path]], quantize: Optional[str], ray_gpu: bool) -> None:
     if not input_path.is_file():
         raise AnnotateError(f"input file not found: {input_path}")
     if input_format not in FORMATS:
@@ -36,6 +36,8 @@ def check_arguments(input_path: Path, output: Path, input_format: str, batch_siz
             f"--n-process {n_process} with --gpu-id {gpu_id}: worker processes cannot share one GPU; "
             "use --n-process 1 on a GPU (or --ray with --gpu for one GPU per actor)"
         )
+    if quantize is not None:
+        check_quantize(quantize, gpu_id, ray_gpu)
     if output.exists() and output.is_dir():
         raise AnnotateError(f"OUTPUT {output} is a directory: give a file name")
     if docbin is not None and docbin.resolve() == output.resolve():
@@ -45,6 +47,14 @@ def check_arguments(input_path: Path, output: Path, input_format: str, batch_siz
                             "choose another name")
     if review_below is not None:
         check_review(*review_below, input_path, output)
+
+
+def check_quantize(quantize: str, gpu_id: int, ray_gpu: bool) -> None:
+    if quantize not in QUANTIZE:
+        raise AnnotateError(f"--quantize {quantize!r}: use one of {', '.join(QUANTIZE)}")
+    if gpu_id >= 0 or ray_gpu:
+        gpu = f"--gpu-id {gpu_id}" if gpu_id >= 0 else "--gpu"
+        raise AnnotateError(f"--quantize {quantize} with {gpu}: {quantize} runs on the CPU only; leave out one of the two")
 
 
 def check_review(below: float, review: Path, input_path: Path, output: Path) -> None:
@@ -61,21 +71,23 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
         skip_bad_lines: bool = False, docbin: Optional[Path] = None, checkpoint_every: int = 1000,
         ray_address: Optional[str] = None, actors: int = 1, ray_gpu: bool = False, cpus_per_actor: float = 1,
         max_line_bytes: int = MAX_LINE_BYTES, code: Optional[Path] = None, progress_bar: bool = True,
-        overwrite: bool = False, review_below: Optional[Tuple[float, Path]] = None) -> Progress:
+        overwrite: bool = False, review_below: Optional[Tuple[float, Path]] = None,
+        quantize: Optional[str] = None) -> Progress:
     """Annotate INPUT into OUTPUT (resuming a run stopped earlier); returns the final Progress.
 
     `batch_size` None: the pipeline's own [nlp] batch_size, the one `nlp.pipe` uses, so that
     the entities are the ones `nlp.pipe` gives for the same texts. `review_below` (P, REVIEW):
-    then also write REVIEW, the review queue of the documents scored below P (`review`)."""
+    then also write REVIEW, the review queue of the documents scored below P (`review`).
+    `quantize` "int8": load the pipeline with the transformer's quantize = "int8" (CPU only)."""
     input_path, output = Path(input_path), Path(output)
     review_below = (review_below[0], Path(review_below[1])) if review_below else None
     check_arguments(input_path, output, input_format, batch_size, gpu_id, n_process, checkpoint_every, ray_address,
-                    actors, max_line_bytes, docbin, entities_key, review_below)
+                    actors, max_line_bytes, docbin, entities_key, review_below, quantize, ray_gpu)
     input_format = input_format_of(input_path, input_format)
     pipeline_id = pipeline_location(pipeline)
     batch_size = batch_size or pipeline_batch_size(pipeline_id)
     settings = Settings(pipeline_id, pipeline_fingerprint(pipeline_id), str(input_path.resolve()), input_format, text_key,
-                        entities_key, skip_bad_lines, str(docbin.resolve()) if docbin else None, batch_size)
+                        entities_key, skip_bad_lines, str(docbin.resolve()) if docbin else None, batch_size, quantize)
     code = str(Path(code).resolve()) if code else None
     if code and not Path(code).is_file():
         raise AnnotateError(f"--code {code}: file not found")
@@ -88,7 +100,7 @@ def run(pipeline: str, input_path: Path, output: Path, *, input_format: str = "a
     else:
         progress = annotate_rest(pipeline_id, input_path, output, progress, input_format, text_key, entities_key,
                                  batch_size, gpu_id, n_process, skip_bad_lines, docbin, checkpoint_every, ray_address,
-                                 actors, ray_gpu, cpus_per_actor, max_line_bytes, code, progress_bar)
+                                 actors, ray_gpu, cpus_per_actor, max_line_bytes, code, progress_bar, quantize)
     if review_below is not None:
         write_review_queue(pipeline_id, output, *review_below, text_key, entities_key)
     return progress
@@ -98,18 +110,18 @@ def annotate_rest(pipeline_id: str, input_path: Path, output: Path, progress: Pr
                   text_key: str, entities_key: str, batch_size: int, gpu_id: int, n_process: int,
                   skip_bad_lines: bool, docbin: Optional[Path], checkpoint_every: int, ray_address: Optional[str],
                   actors: int, ray_gpu: bool, cpus_per_actor: float, max_line_bytes: int, code: Optional[str],
-                  progress_bar: bool) -> Progress:
+                  progress_bar: bool, quantize: Optional[str]) -> Progress:
     """Start a runner, annotate what OUTPUT lacks and stop the runner."""
     from tqdm import tqdm
 
     if ray_address is None:
         from .local import LocalRunner
 
-        runner = LocalRunner(pipeline_id, gpu_id, n_process, code)
+        runner = LocalRunner(pipeline_id, gpu_id, n_process, code, quantize)
     else:
         from .on_ray import RayRunner
 
-        runner = RayRunner(pipeline_id, ray_address, actors, ray_gpu, cpus_per_actor, code)
+        runner = RayRunner(pipeline_id, ray_address, actors, ray_gpu, cpus_per_actor, code, quantize)
     try:
         runner.start()  # loads the pipeline or joins the cluster before OUTPUT is opened
     except BaseException:
@@ -201,6 +213,9 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
     p.add_argument("--actors", type=int, default=1, help="with --ray: pipeline actors (each loads the pipeline once)")
     p.add_argument("--gpu", dest="ray_gpu", action="store_true", help="with --ray: one GPU per actor")
     p.add_argument("--cpus-per-actor", type=float, default=1, help="with --ray: CPUs (torch threads) per actor (default: 1)")
+    p.add_argument("--quantize", default=None, choices=QUANTIZE,
+                   help="int8: load the pipeline with the decoder's linear layers in int8, for faster CPU inference "
+                        "(CPU only; default: as saved, float32)")
     p.add_argument("--code", type=Path, default=None,
                    help="a Python file to import first (custom components' factories), as with spacy train --code")
     p.add_argument("--overwrite", action="store_true",
@@ -233,7 +248,7 @@ def main(argv=None, prog: str = PROG) -> int:
             skip_bad_lines=args.skip_bad_lines, docbin=args.docbin, checkpoint_every=args.checkpoint_every,
             ray_address=args.ray_address, actors=args.actors, ray_gpu=args.ray_gpu,
             cpus_per_actor=args.cpus_per_actor, max_line_bytes=args.max_line_bytes, code=args.code, progress_bar=args.progress_bar,
-            overwrite=args.overwrite, review_below=review_below)
+            overwrite=args.overwrite, review_below=review_below, quantize=args.quantize)
     except AnnotateError as err:
         report(f"error: {err}")
         return 1

@@ -9,12 +9,16 @@ from .records import Progress, Result, annotate_lines, read_lines
 class LocalRunner:
     """Loads the pipeline in `start` (before OUTPUT is opened), then annotates."""
 
-    def __init__(self, pipeline: str, gpu_id: int, n_process: int, code: Optional[str] = None):
+    def __init__(self, pipeline: str, gpu_id: int, n_process: int, code: Optional[str] = None,
+                 quantize: Optional[str] = None):
         self.pipeline, self.gpu_id, self.n_process, self.code = pipeline, gpu_id, n_process, code
+        self.quantize = quantize
         self.nlp = None
 
     def start(self) -> None:
-        self.nlp = load_pipeline(self.pipeline, self.gpu_id, self.code)
+        """Load the pipeline here: nlp.pipe's worker processes are forked from this one and
+        share its (quantized) model."""
+        self.nlp = load_pipeline(self.pipeline, self.gpu_id, self.code, self.quantize)
 
     def results(self, input_path: Path, progress: Progress, input_format: str, text_key: str, entities_key: str,
                 batch_size: int, keep_docs: bool, max_bytes: int) -> Iterator[Result]:

@@ -40,11 +40,13 @@ def shard_ranges(path: Path, start_byte: int, first_line: int, docs_per_shard: i
 
 
 class ShardAnnotator:
-    """A Ray Data actor: loads the pipeline once, then annotates one shard per call."""
+    """A Ray Data actor: loads the pipeline once (with the run's `quantize`: each actor
+    quantizes its own copy), then annotates one shard per call."""
 
     def __init__(self, pipeline: str, input_format: str, text_key: str, entities_key: str,
-                 batch_size: int, gpu: bool, keep_docs: bool, max_bytes: int, code: Optional[str] = None):
-        self.nlp = load_pipeline(pipeline, 0 if gpu else -1, code)
+                 batch_size: int, gpu: bool, keep_docs: bool, max_bytes: int, code: Optional[str] = None,
+                 quantize: Optional[str] = None):
+        self.nlp = load_pipeline(pipeline, 0 if gpu else -1, code, quantize)
         self.settings = (input_format, text_key, entities_key, batch_size)
         self.keep_docs, self.max_bytes = keep_docs, max_bytes
 
@@ -64,9 +66,9 @@ class RayRunner:
     """Connects to (or starts) the cluster in `start`, before OUTPUT is opened."""
 
     def __init__(self, pipeline: str, address: str, actors: int, gpu: bool, cpus_per_actor: float,
-                 code: Optional[str] = None):
+                 code: Optional[str] = None, quantize: Optional[str] = None):
         self.pipeline, self.address, self.actors, self.gpu, self.cpus_per_actor = pipeline, address, actors, gpu, cpus_per_actor
-        self.code = code
+        self.code, self.quantize = code, quantize
         self.started = False
 
     def start(self) -> None:
@@ -103,7 +105,8 @@ class RayRunner:
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             fn_constructor_kwargs=dict(pipeline=self.pipeline, input_format=input_format, text_key=text_key,
                                        entities_key=entities_key, batch_size=batch_size, gpu=self.gpu,
-                                       keep_docs=keep_docs, max_bytes=max_bytes, code=self.code),
+                                       keep_docs=keep_docs, max_bytes=max_bytes, code=self.code,
+                                       quantize=self.quantize),
             num_cpus=self.cpus_per_actor,
             num_gpus=1 if self.gpu else 0,
         )

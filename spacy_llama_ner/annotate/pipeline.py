@@ -5,6 +5,9 @@ from typing import Optional
 
 from .records import AnnotateError
 
+# --quantize's values: the transformer's `quantize` setting, applied when the pipeline loads.
+QUANTIZE = ("int8",)
+
 
 def pipeline_location(pipeline: str) -> str:
     """An absolute directory, or the name of an installed pipeline package."""
@@ -70,8 +73,15 @@ def import_code(code: Optional[str]) -> None:
         raise AnnotateError(f"--code {code}: the file fails on import ({type(err).__name__}: {err})") from None
 
 
-def load_pipeline(pipeline: str, gpu_id: int, code: Optional[str] = None):
-    """The loaded pipeline, on GPU `gpu_id` (-1: the CPU); a failure is an AnnotateError."""
+def quantize_override(quantize: Optional[str]) -> dict:
+    """The config override that loads the pipeline with [components.transformer.model]
+    quantize = `quantize` (None: as saved, float32)."""
+    return {"components": {"transformer": {"model": {"quantize": quantize}}}} if quantize else {}
+
+
+def load_pipeline(pipeline: str, gpu_id: int, code: Optional[str] = None, quantize: Optional[str] = None):
+    """The loaded pipeline, on GPU `gpu_id` (-1: the CPU), with the transformer's
+    `quantize` setting (None: as saved); a failure is an AnnotateError."""
     import spacy
 
     import_code(code)
@@ -82,7 +92,7 @@ def load_pipeline(pipeline: str, gpu_id: int, code: Optional[str] = None):
         except Exception as err:  # thinc raises ValueError without CuPy or a visible GPU
             raise AnnotateError(f"--gpu-id {gpu_id}: no GPU to run on ({err}); --gpu-id -1 runs on the CPU") from None
     try:
-        return spacy.load(pipeline)
+        return spacy.load(pipeline, config=quantize_override(quantize))
     except Exception as err:  # a damaged file fails in many ways; name the pipeline and the reason
         raise AnnotateError(f"cannot load pipeline {pipeline!r}: {type(err).__name__}: {err}") from None
 

@@ -253,6 +253,7 @@ class Settings:
     skip_bad_lines: bool
     docbin: Optional[str]
     batch_size: int  # batches decide nothing but the float noise; resumes keep them anyway
+    quantize: Optional[str]  # "int8" changes the features, so the entities and scores
 
 
 @dataclass
