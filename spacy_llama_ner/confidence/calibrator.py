@@ -48,9 +48,10 @@ class Calibrator:
         scores = numpy.asarray(scores, dtype="float64")
         correct = numpy.asarray(correct, dtype="float64")
         if len(scores) < 2 or len(set(correct.tolist())) < 2:
+            found = "none" if not len(scores) else f"{len(scores)}, {'all right' if correct.all() else 'all wrong'}"
             raise ValueError(
-                f"cannot fit a calibrator on {len(scores)} predicted entities that are "
-                f"{'all right' if correct.all() else 'all wrong'}: the dev set needs more entities"
+                f"cannot fit a calibrator on the entities the pipeline predicts there ({found}): it needs "
+                "right and wrong ones; use a larger dev set, or a pipeline trained longer"
             )
         if method == "isotonic":
             from sklearn.isotonic import IsotonicRegression

@@ -236,8 +236,10 @@ def test_calibrators_learn_the_rate_of_being_right():
     for method in ("isotonic", "platt"):
         got = Calibrator.fit(raw, right, method).apply(probe)
         assert got == pytest.approx(rate(probe), abs=0.06), method
-    with pytest.raises(ValueError, match="all right"):
+    with pytest.raises(ValueError, match=r"\(2, all right\): it needs right and wrong ones"):
         Calibrator.fit([0.9, 0.8], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"\(none\)"):
+        Calibrator.fit([], [])
 
 
 # ---------------------------------------------------------------- settings and errors

@@ -170,3 +170,26 @@ def test_every_dep_and_output_is_one_path():
     config = load_project_config(ROOT)
     paths = [(c["name"], p) for c in config["commands"] for key in ("deps", "outputs", "outputs_no_cache") for p in c.get(key, [])]
     assert paths and [(name, p) for name, p in paths if ", " in p] == []
+
+
+def test_beam_config_trains_and_calibrate_gives_calibrated_scores(project, tiny_llama):
+    """The two steps of docs/confidence.md as project commands: train with
+    configs/ner_beam.cfg, then calibrate on dev; model-calibrated reads its scores."""
+    project_dir, data = project
+    config = spacy.util.load_config(project_dir / "configs" / "ner_beam.cfg")
+    config["training"]["max_steps"] = 24
+    config["training"]["eval_frequency"] = 12
+    config["training"]["optimizer"]["learn_rate"] = {"@schedules": "warmup_linear.v1", "warmup_steps": 2,
+                                                     "total_steps": 24, "initial_rate": 0.001}
+    config.to_disk(project_dir / "configs" / "short_beam.cfg")
+    common = dict(model=tiny_llama, data_dir=data)
+    project_run("convert", project_dir, **common)
+    project_run("train", project_dir, config="configs/short_beam.cfg", seed=3, **common)
+    result = project_run("calibrate", project_dir, **common)
+    assert "Calibrator (isotonic) fitted on" in " ".join(result.stdout.split())
+    nlp = spacy.load(project_dir / "training" / "model-calibrated")
+    calibrator = nlp.get_pipe("ner").calibrator
+    assert calibrator is not None and calibrator.info["dev"] == "corpus/dev.spacy"
+    docs = list(nlp.pipe(["the patient took Aspirin for a headache", "Ibuprofen for fever after the flu"]))
+    ents = [e for doc in docs for e in doc.ents]
+    assert ents and all(e._.score == pytest.approx(float(calibrator.apply([e._.raw_score])[0])) for e in ents)
