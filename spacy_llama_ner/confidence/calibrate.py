@@ -13,7 +13,7 @@ from wasabi import msg
 
 from .calibrator import METHODS, Calibrator
 from .measures import entity_outcomes, summary
-from .spans import EntityScoresUnavailable, require_scores
+from .spans import EntityScoresUnavailable, ScoresConfigError, require_scores
 
 
 def load_gold_docs(path: Path, vocab):
@@ -30,6 +30,10 @@ def load_gold_docs(path: Path, vocab):
     return docs
 
 
+def pipe_cfg(nlp) -> dict:
+    return next(pipe.cfg for _, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+
+
 def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.strip().split("\n")[2])
     ap.add_argument("pipeline", type=Path, help="a trained pipeline with scored_beam_ner (configs/ner_beam.cfg)")
@@ -37,6 +41,10 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     ap.add_argument("output", type=Path, help="where the pipeline with its calibrator is saved (may be PIPELINE)")
     ap.add_argument("--method", default="isotonic", choices=METHODS,
                     help="isotonic regression on the score (default) or Platt scaling on its logit")
+    ap.add_argument("--beam-width", type=int, default=None,
+                    help="decode with this beam width (>= 2) from now on; saved in OUTPUT (the study: 16)")
+    ap.add_argument("--beam-density", type=float, default=None,
+                    help="and this beam_density in [0, 1); saved in OUTPUT (the study: 0)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--gpu-id", type=int, default=-1)
     args = ap.parse_args(argv)
@@ -48,10 +56,14 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
         spacy.require_gpu(args.gpu_id)
     if not (args.pipeline / "config.cfg").is_file():
         msg.fail(f"no spaCy pipeline at {args.pipeline.resolve()} (it has no config.cfg)", exits=1)
-    nlp = spacy.load(args.pipeline)
+    decoding = {k: v for k, v in (("beam_width", args.beam_width), ("beam_density", args.beam_density)) if v is not None}
     try:
+        nlp = spacy.load(args.pipeline)
         require_scores(nlp)
-    except EntityScoresUnavailable as err:
+        if decoding:  # again, with the scored component built with the new settings (validated there)
+            name = next(name for name, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+            nlp = spacy.load(args.pipeline, config={"components": {name: decoding}})
+    except (EntityScoresUnavailable, ScoresConfigError) as err:
         msg.fail(str(err), exits=1)
     gold = load_gold_docs(args.dev, nlp.vocab)
     with tqdm(total=len(gold), desc=f"Scoring {args.dev.name}", unit="doc") as bar:
@@ -60,6 +72,7 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
         calibrator = Calibrator.fit(out.raw, out.correct, args.method, info={
             "dev": str(args.dev), "docs": out.n_docs, "entities": int(len(out.raw)),
             "dev_precision": out.precision, "dev_f1": out.prf["f"],
+            "beam_width": pipe_cfg(nlp)["beam_width"], "beam_density": pipe_cfg(nlp)["beam_density"],
         })
     except ValueError as err:
         msg.fail(f"{args.dev}: {err}", exits=1)

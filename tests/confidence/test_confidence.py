@@ -157,12 +157,15 @@ def test_no_scores_reads_as_empty_and_none():
 def test_calibrate_command_fits_saves_and_spacy_load_applies_it(trained, gold_docbin, tmp_path):
     trained.to_disk(tmp_path / "model")
     run = subprocess.run(
-        [sys.executable, "-m", "spacy", "llama-ner", "calibrate", str(tmp_path / "model"), str(gold_docbin), str(tmp_path / "cal")],
+        [sys.executable, "-m", "spacy", "llama-ner", "calibrate", str(tmp_path / "model"), str(gold_docbin), str(tmp_path / "cal"),
+         "--beam-width", "6", "--beam-density", "0"],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     saved = json.loads((tmp_path / "cal" / "ner" / "calibrator.json").read_text())
     assert saved["method"] == "isotonic" and saved["info"]["entities"] > 0
+    assert (saved["info"]["beam_width"], saved["info"]["beam_density"]) == (6, 0.0)
+    assert spacy.load(tmp_path / "cal").get_pipe("ner").cfg["beam_width"] == 6  # the calibrated pipeline decodes so
     # a fresh process reads the same calibrated scores as this one computes from the raw ones
     script = (
         "import json, sys, spacy\n"

@@ -1,0 +1,147 @@
+"""CPU inference settings of one trained pipeline, side by side (issue 45's table).
+
+    python scripts/inference_settings.py PIPELINE --test corpus/full/test.spacy --out docs/inference_settings \
+        [--settings float32,int8,layer20,int8+layer20] [--speed-docs 600]
+
+Each setting runs in its own process (its memory is its own): the pipeline loads with
+that setting (`quantize = "int8"`, `output_layer = N`: both set at load, the pipeline
+on disk unchanged), is timed over the whole test set through nlp.pipe, and scored
+there (entity P/R/F1, spaCy's scorer). On the first --speed-docs test docs the whole
+pipeline and its strict limit (the loaded backbone alone, on the same word pieces and
+length groups, no spaCy, alignment or NER) run in turn, --repeats times: the median
+ratio says how much of the time is the plugin's own. Writes OUT.json and OUT.md.
+"""
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+STUDY = Path(__file__).resolve().parent.parent
+
+
+def setting_config(setting: str) -> dict:
+    model = {}
+    for part in setting.split("+"):
+        if part == "int8":
+            model["quantize"] = "int8"
+        elif part.startswith("layer"):
+            model["output_layer"] = int(part[len("layer"):])
+        elif part != "float32":
+            raise SystemExit(f"unknown setting {part!r}: float32, int8, layerN or a + of them")
+    return {"components": {"transformer": {"model": model}}} if model else {}
+
+
+def measure(args) -> dict:
+    import spacy
+    import torch
+    from spacy.scorer import Scorer
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    from spacy_llama_ner.backbone.alignment import tokenize_spans
+
+    start = time.perf_counter()
+    nlp = spacy.load(args.pipeline, config=setting_config(args.setting))
+    load_s = time.perf_counter() - start
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gold = list(DocBin().from_disk(args.test).get_docs(nlp.vocab))
+    texts = [d.text for d in gold]
+    words = sum(len(d) for d in gold)
+    list(nlp.pipe(texts[:32]))  # warm-up: first-call allocations and kernel choices
+    start = time.perf_counter()
+    predicted = list(nlp.pipe(texts))
+    pipe_s = time.perf_counter() - start
+    # score on gold tokenization: our docs are the gold words joined by spaces
+    scores = Scorer.score_spans([Example(p, g) for p, g in zip(predicted, gold)], "ents")
+
+    transformer = nlp.get_pipe("transformer")
+    shim = transformer.model.shims[0]
+    slice_texts = texts[: args.speed_docs]
+    slice_words = sum(len(d) for d in gold[: args.speed_docs])
+    batches = [slice_texts[i : i + nlp.batch_size] for i in range(0, len(slice_texts), nlp.batch_size)]
+    get_spans = transformer.model.attrs["get_spans"]
+    pieces = []
+    for batch in batches:
+        docs = [nlp.make_doc(t) for t in batch]
+        spans = [s for doc_spans in get_spans(docs) for s in doc_spans if len(s)]
+        wp, _ = tokenize_spans(shim.tokenizer, spans, shim.settings.max_length, shim.pad_id)
+        pieces.append((torch.as_tensor(wp.input_ids), torch.as_tensor(wp.attention_mask).bool()))
+    pipe_times, strict_times = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        list(nlp.pipe(slice_texts))
+        pipe_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with torch.inference_mode():
+            for ids, mask in pieces:
+                shim._model(ids, mask)
+        strict_times.append(time.perf_counter() - t)
+    return {
+        "setting": args.setting, "load_s": load_s,
+        "layers": len(shim._model.backbone.layers),
+        "test_words": words, "test_words_per_s": words / pipe_s, "test_s": pipe_s,
+        "test": {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"]},
+        "slice_words": slice_words,
+        "slice_words_per_s": slice_words / median(pipe_times),
+        "strict_words_per_s": slice_words / median(strict_times),
+        "rss_loaded_mb": rss_loaded / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def table(rows) -> str:
+    base = rows[0]
+    lines = [
+        "| setting | layers | words/s, whole test set | x float32 | vs its strict limit | test F1 | ΔF1 | load s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['setting']} | {r['layers']} | {r['test_words_per_s']:.0f} | {r['test_words_per_s'] / base['test_words_per_s']:.2f} | "
+            f"{r['slice_words_per_s'] / r['strict_words_per_s']:.2f} | {100 * r['test']['f']:.2f} | "
+            f"{100 * (r['test']['f'] - base['test']['f']):+.2f} | {r['load_s']:.1f} | {r['peak_rss_mb']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("pipeline")
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--out", help="OUT.json and OUT.md (the parent run)")
+    ap.add_argument("--settings", default="float32,int8,layer20,int8+layer20")
+    ap.add_argument("--setting", help=argparse.SUPPRESS)  # one setting, in a child process
+    ap.add_argument("--speed-docs", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.setting:
+        print(json.dumps(measure(args)))
+        return
+    rows = []
+    for setting in args.settings.split(","):
+        cmd = [sys.executable, __file__, args.pipeline, "--test", args.test, "--setting", setting,
+               "--speed-docs", str(args.speed_docs), "--repeats", str(args.repeats)]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"{setting} failed:\n{run.stderr[-3000:]}")
+        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{setting}: {r['test_words_per_s']:.0f} words/s, F1 {100 * r['test']['f']:.2f}, load {r['load_s']:.1f} s", flush=True)
+    result = {"pipeline": args.pipeline, "test": args.test, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+              "date": time.strftime("%Y-%m-%d"), "command": " ".join(["python", "scripts/inference_settings.py", *(argv or sys.argv[1:])]),
+              "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(table(rows) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
