@@ -12,6 +12,7 @@ from pathlib import Path
 from wasabi import msg
 
 from .calibrator import METHODS, Calibrator
+from .component import check_beam
 from .measures import entity_outcomes, summary
 from .spans import EntityScoresUnavailable, ScoresConfigError, require_scores
 
@@ -28,6 +29,18 @@ def load_gold_docs(path: Path, vocab):
     if not any(doc.ents for doc in docs):
         msg.fail(f"{path}: {len(docs)} docs and no gold entities: calibration needs annotated dev data", exits=1)
     return docs
+
+
+def set_decoding(nlp, decoding: dict) -> None:
+    """Set beam_width / beam_density on the scored component, checked, where saving keeps
+    them: the parser's own cfg (which a saved pipeline reads back over config.cfg's) and
+    the pipeline's config."""
+    if not decoding:
+        return
+    name, pipe = next((name, pipe) for name, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+    check_beam(decoding.get("beam_width", pipe.cfg["beam_width"]), decoding.get("beam_density", pipe.cfg["beam_density"]), name)
+    pipe.cfg.update(decoding)
+    nlp.get_pipe_config(name).update(decoding)
 
 
 def pipe_cfg(nlp) -> dict:
@@ -57,12 +70,10 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     if not (args.pipeline / "config.cfg").is_file():
         msg.fail(f"no spaCy pipeline at {args.pipeline.resolve()} (it has no config.cfg)", exits=1)
     decoding = {k: v for k, v in (("beam_width", args.beam_width), ("beam_density", args.beam_density)) if v is not None}
+    nlp = spacy.load(args.pipeline)
     try:
-        nlp = spacy.load(args.pipeline)
         require_scores(nlp)
-        if decoding:  # again, with the scored component built with the new settings (validated there)
-            name = next(name for name, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
-            nlp = spacy.load(args.pipeline, config={"components": {name: decoding}})
+        set_decoding(nlp, decoding)
     except (EntityScoresUnavailable, ScoresConfigError) as err:
         msg.fail(str(err), exits=1)
     gold = load_gold_docs(args.dev, nlp.vocab)

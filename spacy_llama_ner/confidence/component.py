@@ -44,7 +44,7 @@ def _check_probability(value, key: str) -> float:
     return float(value)
 
 
-def _check_beam(width, density, name: str) -> None:
+def check_beam(width, density, name: str) -> None:
     if isinstance(width, bool) or not isinstance(width, int) or width < 2:
         raise ScoresConfigError(
             f"components.{name}.beam_width",
@@ -65,7 +65,7 @@ class ScoredEntityRecognizer(EntityRecognizer):
     def __init__(self, vocab, model, name: str = "ner", *, threshold: float = 0.1,
                  spans_key: str = CANDIDATES_KEY, **kwargs):
         super().__init__(vocab, model, name, **kwargs)
-        _check_beam(self.cfg["beam_width"], self.cfg["beam_density"], name)
+        check_beam(self.cfg["beam_width"], self.cfg["beam_density"], name)
         self.threshold = _check_probability(threshold, f"components.{name}.threshold")
         self.spans_key = spans_key
         self.calibrator: Optional[Calibrator] = None
@@ -76,7 +76,7 @@ class ScoredEntityRecognizer(EntityRecognizer):
         super().set_annotations(docs, states_or_beams)
         if any(len(doc) for doc in docs):
             if not hasattr(states_or_beams[0], "probs"):  # greedy states: beam_width was set to 1
-                _check_beam(self.cfg["beam_width"], self.cfg["beam_density"], self.name)
+                check_beam(self.cfg["beam_width"], self.cfg["beam_density"], self.name)
             marginals = self.scored_ents(states_or_beams)
         else:  # spaCy skips the search when every doc is empty
             marginals = [{} for _ in docs]
