@@ -57,6 +57,8 @@ def test_spacy_train_evaluate_and_pipe(corpus, smollm2_dir, tmp_path):
             "--training.optimizer.learn_rate.warmup_steps", "10",
             "--training.optimizer.learn_rate.total_steps", str(STEPS),
             "--training.logger.progress_bar", "null",
+            # 300-word batches fit in memory without recomputing every layer (a quarter less work)
+            "--components.transformer.model.gradient_checkpointing", "false",
         ]
     )
     best = output / "model-best"
@@ -69,10 +71,10 @@ def test_spacy_train_evaluate_and_pipe(corpus, smollm2_dir, tmp_path):
     assert abs(json.loads(metrics.read_text())["ents_f"] - dev_f1) < 1e-6
 
     nlp = spacy.load(best)
-    gold = list(DocBin().from_disk(corpus / "dev.spacy").get_docs(nlp.vocab))[:48]
+    gold = list(DocBin().from_disk(corpus / "dev.spacy").get_docs(nlp.vocab))[:24]
     texts = [doc.text for doc in gold]
     ents = lambda docs: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs]
     alone = ents(nlp.pipe(texts, batch_size=1))
     assert sum(map(len, alone)) > 0
     assert ents(nlp.pipe(texts, batch_size=16)) == alone
-    assert ents(nlp.pipe(texts, batch_size=48)) == alone
+    assert ents(nlp.pipe(texts, batch_size=24)) == alone
