@@ -19,15 +19,15 @@ from conftest import ROOT, make_nlp, train_tiny
 from marker_components import batch_label, score_of
 from spacy_llama_ner.annotate import main as annotate_main
 from spacy_llama_ner.annotate.records import Progress
+from test_annotate import pipeline_dir, run_in_one_process  # noqa: F401  (pipeline_dir: a fixture)
 
 CODE = Path(marker_components.__file__)
 
 
 @pytest.fixture(scope="module")
-def base_pipeline(tiny_llama, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("safety") / "pipeline"
-    train_tiny(tiny_llama, "bidirectional", steps=20).to_disk(path)
-    return path
+def base_pipeline(pipeline_dir) -> Path:
+    """test_annotate's tiny trained pipeline (trained once a session); copied before any change."""
+    return pipeline_dir
 
 
 def with_components(base: Path, dest: Path, *names: str, batch_size: int = None) -> Path:
@@ -94,10 +94,10 @@ def test_entities_are_the_ones_nlp_pipe_gives_for_the_same_texts(marker_pipeline
     assert "1 bad lines skipped, 1 blank lines" in " ".join(capsys.readouterr().out.split())
 
 
-def test_a_killed_resumed_run_and_ray_batch_as_nlp_pipe_does(marker_pipeline, tmp_path):
+def test_a_killed_resumed_run_and_ray_batch_as_nlp_pipe_does(marker_pipeline, tmp_path, capsys):
     """Killed (at once, as SIGKILL does) after 19 documents with checkpoints every 3 lines,
     then resumed: every document was batched as nlp.pipe batches it; the same on Ray
-    with two actors and with two processes."""
+    with two actors and with two processes (those two runs share one process)."""
     source = tmp_path / "in.jsonl"
     texts = texts_with_bad_and_blank_lines(source)
     expected = pipe_labels(marker_pipeline, texts)
@@ -110,18 +110,19 @@ def test_a_killed_resumed_run_and_ray_batch_as_nlp_pipe_does(marker_pipeline, tm
     assert 0 < saved.documents < 19 and saved.documents % 4 == 0 and not saved.complete  # at a batch boundary
     foreign = tmp_path / "docs" / "000000000999.spacy"  # not written by the run: must survive
     foreign.write_bytes(b"mine")
-    resumed = run_cli(*args)
-    assert "Resuming after input line" in resumed.stdout
+    assert annotate_main([*map(str, args), "--no-progress"]) == 0
+    assert "Resuming after input line" in capsys.readouterr().out
     assert labels(out) == expected
     assert foreign.read_bytes() == b"mine"
     foreign.unlink()
     docs = [d for p in sorted((tmp_path / "docs").glob("*.spacy")) for d in DocBin().from_disk(p).get_docs(spacy.blank("en").vocab)]
     assert [d.text for d in docs] == texts
 
-    for name, extra in {"ray": ["--ray", "local", "--actors", "2"], "two": ["--n-process", "2"]}.items():
-        other = tmp_path / f"{name}.jsonl"
-        run_cli(marker_pipeline, source, other, "--skip-bad-lines", "--code", CODE, *extra)
-        assert labels(other) == expected, name
+    modes = {"two": ["--n-process", "2"], "ray": ["--ray", "local", "--actors", "2"]}  # two processes first
+    run_in_one_process(*[[marker_pipeline, source, tmp_path / f"{name}.jsonl", "--skip-bad-lines", "--code", CODE, *extra]
+                         for name, extra in modes.items()])
+    for name in modes:
+        assert labels(tmp_path / f"{name}.jsonl") == expected, name
 
 
 # --- item 2: a run that fails or is killed before its first checkpoint -----------------
@@ -155,7 +156,7 @@ def test_a_kill_before_the_first_checkpoint_is_resumed(base_pipeline, tmp_path):
                      env={"ANNOTATE_TEST_CRASH_AT": texts[30]}, check=False)
     assert killed.returncode == 9
     assert Progress.path_for(out).exists()  # written before anything else
-    run_cli(pipeline, source, out, "--code", CODE, "--batch-size", "8")
+    assert annotate_main([str(pipeline), str(source), str(out), "--code", str(CODE), "--batch-size", "8", "--no-progress"]) == 0
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == texts
 
 
