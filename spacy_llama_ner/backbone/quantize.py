@@ -19,7 +19,9 @@ SmolLM2-135M: the last hidden state moves by a median 0.55 of its norm). Two ste
 The saved pipeline keeps float32 weights: a quantized model refuses to be saved, and
 to train.
 """
+import ctypes
 import time
+import warnings
 from typing import Dict
 
 import torch
@@ -111,13 +113,34 @@ def quantize_int8(encoder, tokenizer, pad_id: int) -> dict:
         smooth(layer, f"{i}.", maxima)
     names = [n for n, m in encoder.backbone.layers.named_modules() if isinstance(m, torch.nn.Linear)]
     quantized = [n for n in names if not n.endswith(KEEP_FLOAT32)]
-    import warnings
-
     with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao one day
         warnings.simplefilter("ignore")
-        quantize_dynamic(encoder.backbone.layers, {n: per_channel_dynamic_qconfig for n in quantized},
-                         dtype=torch.qint8, inplace=True)
+        for i, layer in enumerate(encoder.backbone.layers):  # a layer at a time: see release_freed_memory
+            qconfig = {n.split(".", 1)[1]: per_channel_dynamic_qconfig for n in quantized if n.startswith(f"{i}.")}
+            seen = list(layer.modules())
+            quantize_dynamic(layer, qconfig, dtype=torch.qint8, inplace=True)
+            for module in seen + list(layer.modules()):
+                # torch.ao leaves each module it saw a qconfig holding a closure over the
+                # module itself: a reference cycle that would keep every replaced float32
+                # Linear, weights and all, until the garbage collector happens to run
+                module.__dict__.pop("qconfig", None)
+            del seen
+            release_freed_memory()
     for p in encoder.parameters():
         p.requires_grad_(False)
     return {"quantized": len(quantized), "float32": len(names) - len(quantized),
             "seconds": time.perf_counter() - start}
+
+
+def release_freed_memory() -> None:
+    """Give the memory of the float32 weights just replaced back to the operating system.
+    glibc's allocator keeps freed blocks inside the heap, where the process's RSS still
+    counts them: without this, quantizing adds the int8 weights to a float32 model's
+    memory instead of replacing its weights (measured on SmolLM2-135M: +84 MB RSS after
+    loading, where giving them back makes it -220 MB).
+    Elsewhere than glibc (macOS, musl) the allocator is left to do as it does."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)

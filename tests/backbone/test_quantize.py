@@ -3,6 +3,8 @@ layers but down_proj become int8, the features stay close and the entities come 
 training, saving, a GPU, another dtype and a bad value are named errors; output_layer
 set at load cuts a saved full-depth pipeline."""
 import copy
+import gc
+import weakref
 
 import numpy
 import pytest
@@ -13,7 +15,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from conftest import TRAIN, make_nlp, token_vectors, train_tiny
 from spacy_llama_ner.backbone.encoder import LlamaEncoder
-from spacy_llama_ner.backbone.quantize import input_maxima, smooth
+from spacy_llama_ner.backbone.quantize import input_maxima, quantize_int8, smooth
 from spacy_llama_ner.settings import BackboneSettings, ConfigError
 
 TEXTS = [t for t, _ in TRAIN] + ["Johnson said on Friday that the bank in Tokyo lost ."]
@@ -53,6 +55,24 @@ def test_smoothing_changes_weights_not_outputs(tiny_llama):
         after = encoder(ids, mask)
     assert not torch.allclose(gains, model.layers[0].input_layernorm.weight)
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+
+
+def test_quantizing_frees_the_float32_weights_it_replaces(tiny_llama):
+    """At once, not when the garbage collector next runs: int8 is to take less memory than
+    float32, not add to it (torch.ao leaves each module a qconfig that refers back to it)."""
+    model = AutoModel.from_pretrained(tiny_llama).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    encoder = LlamaEncoder(model, [False] * len(model.layers))
+    replaced = weakref.ref(model.layers[0].self_attn.q_proj.weight)
+    kept = model.layers[0].mlp.down_proj.weight
+    gc.disable()
+    try:
+        quantize_int8(encoder, tokenizer, pad_id=0)
+        assert replaced() is None
+    finally:
+        gc.enable()
+    assert isinstance(model.layers[0].self_attn.q_proj, torch.ao.nn.quantized.dynamic.Linear)
+    assert model.layers[0].mlp.down_proj.weight is kept
 
 
 def test_int8_at_load_keeps_the_features_and_the_entities(saved):
