@@ -24,8 +24,9 @@ from ..settings import LoraSettings
 from .loading import LLAMA_FAMILY
 
 FORMAT_VERSION = 1
-# msgpack's bin type holds at most 4 GiB - 1; stay well under it.
-MAX_SHARD_BYTES = 2 * 1024**3
+# msgpack's bin type holds at most 4 GiB - 1; a small shard also keeps loading's peak low
+# (shards_to_state). Pipelines saved with larger shards load as before.
+MAX_SHARD_BYTES = 64 * 1024**2
 
 
 def tokenizer_to_files(tokenizer) -> Dict[str, bytes]:
@@ -80,9 +81,15 @@ def state_to_shards(state: Dict[str, torch.Tensor], max_bytes: int = None) -> Li
 
 
 def shards_to_state(shards: List[bytes]) -> Dict[str, torch.Tensor]:
+    """The state dict of the shards, emptying the list as it goes: the tensors are copies,
+    and a shard the message no longer holds is freed at once, so the peak holds the
+    model's tensors and the shards not yet read, not both in full."""
     state: Dict[str, torch.Tensor] = {}
-    for shard in shards:
-        state.update(load_safetensors(shard))
+    if not isinstance(shards, list):
+        shards = list(shards)
+    shards.reverse()  # pop from the end: each pop is O(1)
+    while shards:
+        state.update(load_safetensors(shards.pop()))
     return state
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy
+import torch
 import pytest
 import spacy
 from spacy.training import Example
@@ -175,6 +176,9 @@ def test_weights_are_sharded_below_the_blob_limit(tiny_llama, tmp_path, monkeypa
     biggest = max(t.numel() * t.element_size() for t in state.values())
     assert len(msg["weights"]) > 3
     assert all(len(shard) <= max(limit, biggest) + 10_000 for shard in msg["weights"])
+    loaded = serialization.shards_to_state(msg["weights"])
+    assert msg["weights"] == []  # each shard let go once read: loading's peak holds one copy less
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
     expected = token_vectors(nlp, TEXTS)
     nlp.to_disk(tmp_path / "pipeline")
     vectors, _ = load_in_fresh_process(tmp_path / "pipeline", tmp_path)
