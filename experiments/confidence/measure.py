@@ -132,6 +132,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="speed runs per setting (0: none)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--command", default="", help="the command that produced this, for the record")
+    ap.add_argument("--outcomes", default=None,
+                    help="also save the chosen setting's per-entity dev and test outcomes here (.npz: raw score, "
+                         "right or wrong, label, doc), to study other calibrators without decoding again")
     args = ap.parse_args(argv)
 
     nlp = spacy.load(args.pipeline)
@@ -159,6 +162,10 @@ def main(argv=None):
     best = max(settings, key=lambda r: (r["dev"]["auroc"], r["dev"]["prf"]["f"]))
     key = (best["beam_width"], best["beam_density"])
     dev_out, test_out = raw_outcomes[key]
+    if args.outcomes:
+        numpy.savez(args.outcomes, **{f"{part}_{field}": numpy.asarray(getattr(o, field))
+                                      for part, o in (("dev", dev_out), ("test", test_out))
+                                      for field in ("raw", "correct", "labels", "doc_index")})
     calibrator = Calibrator.fit(dev_out.raw, dev_out.correct, "isotonic")
     platt = Calibrator.fit(dev_out.raw, dev_out.correct, "platt")
     calibrated = calibrator.apply(test_out.raw).astype("float64")

@@ -16,7 +16,7 @@ for SEED in $SEEDS; do
   [ -d "$OUT/model-best" ] || experiments/confidence/train.sh "$BUDGET" "$SEED" "$OUT"
   HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$BUDGET-s$SEED" \
     --dev corpus/confidence/dev_calibrate.spacy --test corpus/confidence/test.spacy \
-    --out experiments/confidence/results/$BUDGET-s$SEED.json --command "experiments/confidence/run.sh $BUDGET" \
+    --out experiments/confidence/results/$BUDGET-s$SEED.json --command "experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
     --repeats "$([ "$BUDGET" = demo ] && echo 0 || echo 3)"
 done
 $PY experiments/confidence/report.py
