@@ -30,7 +30,7 @@ from spacy_llama_ner.confidence import Calibrator
 from spacy_llama_ner.confidence.measures import fresh_copies, outcomes_of, reliability, summary
 
 HERE = Path(__file__).resolve().parent
-WIDTHS = (4, 8, 16)
+WIDTHS = (4, 8, 16, 32, 64)  # at width 16 the NER took 2 s of the test set's 120: wider beams are cheap
 DENSITIES = (0.0001, 0.0)
 THRESHOLDS = (0.5, 0.9, 0.99)
 

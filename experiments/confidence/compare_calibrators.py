@@ -1,0 +1,74 @@
+"""Calibrators compared on a run's saved outcomes (measure.py --outcomes), label or not.
+
+    .venv/bin/python experiments/confidence/compare_calibrators.py training/confidence/full-s0/outcomes.npz
+
+Chosen on dev: 5-fold cross-validation over dev_calibrate's documents (GroupKFold), then
+each fitted on all of dev_calibrate and scored on test. Calibrators: isotonic and Platt on
+the raw beam marginal (what `calibrate` offers), and the same per label (isotonic per
+label; Platt with a label offset and slope).
+"""
+import sys
+
+import numpy
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from spacy_llama_ner.confidence.calibrator import CEILING, FLOOR, _logit
+from spacy_llama_ner.confidence.measures import summary
+
+KINDS = ("isotonic", "platt", "isotonic per label", "platt with label")
+
+
+def features(raw, labels, all_labels, with_label):
+    x = [_logit(raw)[:, None]]
+    if with_label:
+        onehot = numpy.stack([(labels == label).astype(float) for label in all_labels], 1)
+        x += [onehot, onehot * _logit(raw)[:, None]]
+    return numpy.concatenate(x, 1)
+
+
+def fit(kind, raw, correct, labels, all_labels):
+    """A function (raw, labels) -> probability, fitted on the given outcomes."""
+    def isotonic(r, y):
+        return IsotonicRegression(y_min=FLOOR, y_max=CEILING, out_of_bounds="clip").fit(r, y)
+
+    if kind == "isotonic":
+        model = isotonic(raw, correct)
+        return lambda r, lab: model.predict(r)
+    if kind == "isotonic per label":
+        models = {label: isotonic(raw[labels == label], correct[labels == label]) for label in all_labels}
+
+        def apply(r, lab):
+            out = numpy.zeros(len(r))
+            for label, model in models.items():
+                out[lab == label] = model.predict(r[lab == label])
+            return out
+        return apply
+    with_label = kind == "platt with label"
+    model = LogisticRegression(C=10.0 if with_label else 1e6, max_iter=1000)
+    model.fit(features(raw, labels, all_labels, with_label), correct)
+    return lambda r, lab: model.predict_proba(features(r, lab, all_labels, with_label))[:, 1]
+
+
+def main(path):
+    d = numpy.load(path)
+    raw, correct, labels, docs = d["dev_raw"], d["dev_correct"], d["dev_labels"], d["dev_doc_index"]
+    all_labels = sorted(set(labels.tolist()))
+    precision = float(correct.mean())
+    print("| calibrator | dev (5-fold over documents): ECE / Brier / AUROC | test: ECE / Brier / AUROC | test >= 0.9: precision / kept |")
+    print("|---|---|---|---|")
+    for kind in KINDS:
+        cv = numpy.zeros(len(raw))
+        for train, held in GroupKFold(5).split(raw, correct, docs):
+            cv[held] = fit(kind, raw[train], correct[train], labels[train], all_labels)(raw[held], labels[held])
+        s = summary(cv, correct, precision, (0.9,))
+        t = summary(fit(kind, raw, correct, labels, all_labels)(d["test_raw"], d["test_labels"]), d["test_correct"],
+                    precision, (0.9,))
+        k = t["kept"][0]
+        print(f"| {kind} | {s['ece']:.4f} / {s['brier']:.4f} / {s['auroc']:.3f} | {t['ece']:.4f} / {t['brier']:.4f} / "
+              f"{t['auroc']:.3f} | {100 * k['precision']:.1f}% / {100 * k['share']:.1f}% |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
