@@ -127,6 +127,15 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def run_setting(script: str, setting: str, args: list) -> dict:
+    """`script --setting SETTING ARGS...` in a process of its own (its memory is its own):
+    the JSON of its last line."""
+    run = subprocess.run([sys.executable, script, *args, "--setting", setting], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{setting} failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("pipeline")
@@ -142,12 +151,8 @@ def main(argv=None):
         return
     rows = []
     for setting in args.settings.split(","):
-        cmd = [sys.executable, __file__, args.pipeline, "--test", args.test, "--setting", setting,
-               "--speed-docs", str(args.speed_docs), "--repeats", str(args.repeats)]
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        if run.returncode != 0:
-            raise SystemExit(f"{setting} failed:\n{run.stderr[-3000:]}")
-        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        rows.append(run_setting(__file__, setting, [args.pipeline, "--test", args.test, "--speed-docs", str(args.speed_docs),
+                                                    "--repeats", str(args.repeats)]))
         r = rows[-1]
         print(f"{setting}: {r['test_words_per_s']:.0f} words/s, F1 {100 * r['test']['f']:.2f}, load {r['load_s']:.1f} s", flush=True)
     result = {"pipeline": args.pipeline, "test": args.test, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",

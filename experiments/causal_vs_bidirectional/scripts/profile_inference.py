@@ -12,13 +12,12 @@ Writes OUT.json and OUT.md.
 """
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference_settings import setting_config  # noqa: E402
+from inference_settings import run_setting, setting_config  # noqa: E402
 
 # torch operator name -> group: the first group with a pattern in the name (attention's
 # bmm before the linear layers' mm, their matmul before the norms' mul)
@@ -111,11 +110,7 @@ def main(argv=None):
         return
     rows = []
     for setting in args.settings.split(","):
-        cmd = [sys.executable, __file__, args.pipeline, "--test", args.test, "--setting", setting, "--docs", str(args.docs)]
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        if run.returncode != 0:
-            raise SystemExit(f"{setting} failed:\n{run.stderr[-3000:]}")
-        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        rows.append(run_setting(__file__, setting, [args.pipeline, "--test", args.test, "--docs", str(args.docs)]))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     result = {"pipeline": args.pipeline, "test": args.test, "date": time.strftime("%Y-%m-%d"),
               "command": " ".join(["python", "scripts/profile_inference.py", *(argv or sys.argv[1:])]), "rows": rows}
