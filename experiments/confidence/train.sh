@@ -5,11 +5,13 @@
 #   full: all of CoNLL-2003 train, the greedy recipe's budget (the batch250 recipe: the
 #         config's 2,000 steps of 250 words, warm-up 40, the rate decaying over them),
 #         evaluated on dev_select every 400 steps (about 2 hours alone on 2 CPU cores)
-# Usage: experiments/confidence/train.sh demo|full SEED OUTPUT_DIR   (from the repository root)
+# Usage: experiments/confidence/train.sh demo|full SEED OUTPUT_DIR [CONFIG OVERRIDES...]
+#   (from the repository root; e.g. --components.transformer.model.output_layer 20)
 set -euo pipefail
 BUDGET=$1
 SEED=$2
 OUT=$3
+shift 3
 PY=${PYTHON:-.venv/bin/python}
 C=corpus/confidence
 case $BUDGET in
@@ -24,4 +26,4 @@ esac
 mkdir -p "$OUT"
 HF_HUB_OFFLINE=1 $PY -m spacy train configs/ner_beam.cfg --output "$OUT" --system.seed "$SEED" \
   --training.patience 0 --training.optimizer.learn_rate.initial_rate 0.0002 "${ARGS[@]}" \
-  --training.logger.output_file "$OUT/train_log.jsonl"
+  --training.logger.output_file "$OUT/train_log.jsonl" "$@"
