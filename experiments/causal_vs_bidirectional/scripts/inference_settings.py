@@ -1,7 +1,10 @@
-"""CPU inference settings of one trained pipeline, side by side (issue 45's table).
+"""CPU inference settings of trained pipelines, side by side (issue 45's table).
 
-    python scripts/inference_settings.py PIPELINE --test corpus/full/test.spacy --out docs/inference_settings \
-        [--settings float32,int8,layer20,int8+layer20] [--speed-docs 600]
+    python scripts/inference_settings.py PIPELINE [PIPELINE ...] --test corpus/full/test.spacy \
+        --out docs/inference_settings [--settings float32,int8,layer20,int8+layer20] [--speed-docs 600]
+
+Every setting runs on every pipeline (e.g. a full-depth one and one trained with
+`output_layer = 20`); the first pipeline's first setting is the baseline of the ratios.
 
 Each setting runs in its own process (its memory is its own): the pipeline loads with
 that setting (`quantize = "int8"`, `output_layer = N`, a get_spans window and stride
@@ -40,6 +43,11 @@ def setting_config(setting: str) -> dict:
         elif part != "float32":
             raise SystemExit(f"unknown setting {part!r}: float32, int8, layerN, windowWsS or a + of them")
     return {"components": {"transformer": {"model": model}}} if model else {}
+
+
+def pipeline_name(path: str) -> str:
+    """training/confidence/full-s0/model-best -> full-s0/model-best"""
+    return "/".join(Path(path).resolve().parts[-2:])
 
 
 def current_rss_mb() -> float:
@@ -97,7 +105,7 @@ def measure(args) -> dict:
                 shim._model(ids, mask)
         strict_times.append(time.perf_counter() - t)
     return {
-        "setting": args.setting, "load_s": load_s,
+        "pipeline": pipeline_name(args.pipeline), "setting": args.setting, "load_s": load_s,
         "layers": len(shim._model.backbone.layers),
         "test_words": words, "test_words_per_s": words / pipe_s, "test_s": pipe_s,
         "test": {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"]},
@@ -114,12 +122,12 @@ def measure(args) -> dict:
 def table(rows) -> str:
     base = rows[0]
     lines = [
-        "| setting | layers | words/s, whole test set | x float32 | vs its strict limit | test F1 | ΔF1 | load s | peak RSS MB | RSS after load MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| pipeline | setting | layers | words/s, whole test set | x float32 | vs its strict limit | test F1 | ΔF1 | load s | peak RSS MB | RSS after load MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['setting']} | {r['layers']} | {r['test_words_per_s']:.0f} | {r['test_words_per_s'] / base['test_words_per_s']:.2f} | "
+            f"| {r['pipeline']} | {r['setting']} | {r['layers']} | {r['test_words_per_s']:.0f} | {r['test_words_per_s'] / base['test_words_per_s']:.2f} | "
             f"{r['slice_words_per_s'] / r['strict_words_per_s']:.2f} | {100 * r['test']['f']:.2f} | "
             f"{100 * (r['test']['f'] - base['test']['f']):+.2f} | {r['load_s']:.1f} | {r['peak_rss_mb']:,.0f} | "
             f"{r.get('rss_after_load_mb', float('nan')):,.0f} |"
@@ -138,7 +146,7 @@ def run_setting(script: str, setting: str, args: list) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("pipeline")
+    ap.add_argument("pipelines", nargs="+")
     ap.add_argument("--test", required=True)
     ap.add_argument("--out", help="OUT.json and OUT.md (the parent run)")
     ap.add_argument("--settings", default="float32,int8,layer20,int8+layer20")
@@ -147,15 +155,18 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     if args.setting:
+        args.pipeline, = args.pipelines
         print(json.dumps(measure(args)))
         return
     rows = []
-    for setting in args.settings.split(","):
-        rows.append(run_setting(__file__, setting, [args.pipeline, "--test", args.test, "--speed-docs", str(args.speed_docs),
-                                                    "--repeats", str(args.repeats)]))
-        r = rows[-1]
-        print(f"{setting}: {r['test_words_per_s']:.0f} words/s, F1 {100 * r['test']['f']:.2f}, load {r['load_s']:.1f} s", flush=True)
-    result = {"pipeline": args.pipeline, "test": args.test, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+    for pipeline in args.pipelines:
+        for setting in args.settings.split(","):
+            rows.append(run_setting(__file__, setting, [pipeline, "--test", args.test, "--speed-docs", str(args.speed_docs),
+                                                        "--repeats", str(args.repeats)]))
+            r = rows[-1]
+            print(f"{r['pipeline']} {setting}: {r['test_words_per_s']:.0f} words/s, F1 {100 * r['test']['f']:.2f}, "
+                  f"load {r['load_s']:.1f} s", flush=True)
+    result = {"pipelines": args.pipelines, "test": args.test, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
               "date": time.strftime("%Y-%m-%d"), "command": " ".join(["python", "scripts/inference_settings.py", *(argv or sys.argv[1:])]),
               "rows": rows}
     out = Path(args.out)
