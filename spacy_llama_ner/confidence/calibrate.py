@@ -3,8 +3,9 @@
 Fit the calibrator of a scored pipeline's entity probabilities on annotated dev docs
 (never the test set) and save the pipeline with it to OUTPUT. The pipeline runs over
 fresh copies of the dev docs; each entity of doc.ents is right when its exact span and
-label are gold. What is fitted maps the beam's marginal to that chance of being right;
-`ent._.score` then gives the calibrated value and `ent._.raw_score` the marginal.
+label are gold. What is fitted maps the model's raw score (the beam's marginal, or
+spancat's probability) to that chance of being right; `ent._.score` then gives the
+calibrated value and `ent._.raw_score` the raw one.
 """
 import argparse
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from wasabi import msg
 
 from .calibrator import METHODS, Calibrator
-from .component import check_beam
+from .component import ScoredEntityRecognizer, check_beam
 from .measures import entity_outcomes, summary
 from .spans import EntityScoresUnavailable, ScoresConfigError, require_scores
 
@@ -31,33 +32,46 @@ def load_gold_docs(path: Path, vocab):
     return docs
 
 
+def scored_pipe(nlp):
+    """(name, component) of the pipeline's component that writes entity scores."""
+    return next((name, pipe) for name, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+
+
 def set_decoding(nlp, decoding: dict) -> None:
-    """Set beam_width / beam_density on the scored component, checked, where saving keeps
+    """Set beam_width / beam_density on the scored beam, checked, where saving keeps
     them: the parser's own cfg (which a saved pipeline reads back over config.cfg's) and
     the pipeline's config."""
     if not decoding:
         return
-    name, pipe = next((name, pipe) for name, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+    name, pipe = scored_pipe(nlp)
+    if not isinstance(pipe, ScoredEntityRecognizer):
+        factory = nlp.get_pipe_meta(name).factory
+        raise ScoresConfigError(f"components.{name}", "--beam-width and --beam-density set a beam search, which "
+                                "this component does not use: leave them out", factory)
     check_beam(decoding.get("beam_width", pipe.cfg["beam_width"]), decoding.get("beam_density", pipe.cfg["beam_density"]), name)
     pipe.cfg.update(decoding)
     nlp.get_pipe_config(name).update(decoding)
 
 
-def pipe_cfg(nlp) -> dict:
-    return next(pipe.cfg for _, pipe in nlp.pipeline if getattr(pipe, "writes_entity_scores", False))
+def decoding_info(nlp) -> dict:
+    """How the scored entities were decoded: the beam's settings, or the span classifier."""
+    name, pipe = scored_pipe(nlp)
+    if isinstance(pipe, ScoredEntityRecognizer):
+        return {"beam_width": pipe.cfg["beam_width"], "beam_density": pipe.cfg["beam_density"]}
+    return {"decoder": nlp.get_pipe_meta(name).factory}
 
 
 def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.strip().split("\n")[2])
-    ap.add_argument("pipeline", type=Path, help="a trained pipeline with scored_beam_ner (configs/ner_beam.cfg)")
+    ap.add_argument("pipeline", type=Path, help="a trained pipeline with entity scores (configs/ner_beam.cfg or ner_spancat.cfg)")
     ap.add_argument("dev", type=Path, help="annotated dev docs (.spacy) to fit on: not the test set")
     ap.add_argument("output", type=Path, help="where the pipeline with its calibrator is saved (may be PIPELINE)")
     ap.add_argument("--method", default="isotonic", choices=METHODS,
                     help="isotonic regression on the score (default) or Platt scaling on its logit")
     ap.add_argument("--beam-width", type=int, default=None,
-                    help="decode with this beam width (>= 2) from now on; saved in OUTPUT (the study: 16)")
+                    help="scored_beam_ner only: decode with this beam width (>= 2) from now on; saved in OUTPUT (the study: 64)")
     ap.add_argument("--beam-density", type=float, default=None,
-                    help="and this beam_density in [0, 1); saved in OUTPUT (the study: 0)")
+                    help="scored_beam_ner only: and this beam_density in [0, 1); saved in OUTPUT (the study: 0)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--gpu-id", type=int, default=-1)
     args = ap.parse_args(argv)
@@ -83,7 +97,7 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
         calibrator = Calibrator.fit(out.raw, out.correct, args.method, info={
             "dev": str(args.dev), "docs": out.n_docs, "entities": int(len(out.raw)),
             "dev_precision": out.precision, "dev_f1": out.prf["f"],
-            "beam_width": pipe_cfg(nlp)["beam_width"], "beam_density": pipe_cfg(nlp)["beam_density"],
+            **decoding_info(nlp),
         })
     except ValueError as err:
         msg.fail(f"{args.dev}: {err}", exits=1)

@@ -1,5 +1,6 @@
-"""A calibrator of entity scores: maps the beam's marginal of an entity in doc.ents to
-the probability that it is exactly right (span and label), as measured on a dev set.
+"""A calibrator of entity scores: maps the raw score of an entity in doc.ents (the beam's
+marginal, or spancat's probability) to the probability that it is exactly right (span
+and label), as measured on a dev set.
 
 Fitted with scikit-learn (isotonic regression on the score, or Platt scaling: logistic
 regression on logit(score)); what is saved is plain JSON (the isotonic curve's points, or

@@ -21,21 +21,16 @@ pipeline), `attrs["scores"]` are calibrated probabilities and `attrs["raw_scores
 the beam's marginals.
 """
 from pathlib import Path
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Callable, List, Optional, Set
 
-import numpy
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer
 from spacy.pipeline._parser_internals.transition_system import TransitionSystem
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc
 from thinc.api import Model
 
 from .calibrator import CALIBRATOR_FILE, Calibrator
-from .spans import CANDIDATES_KEY, ScoresConfigError
-
-from .spans import FACTORY
-
-Entity = Tuple[int, int, str]
+from .spans import CANDIDATES_KEY, FACTORY, Entity, ScoresConfigError, write_scored_entities
 
 
 def _check_probability(value, key: str) -> float:
@@ -85,21 +80,9 @@ class ScoredEntityRecognizer(EntityRecognizer):
 
     def _write_scores(self, doc: Doc, marginals: dict, preset: Set[Entity]) -> None:
         kept = {ent: min(1.0, float(p)) for ent, p in marginals.items() if p >= self.threshold and ent not in preset}
-        best = [(e.start, e.end, e.label_) for e in doc.ents]
-        for ent in best:  # every entity of doc.ents is in the group, scored or preset
+        for ent in ((e.start, e.end, e.label_) for e in doc.ents):  # every entity of doc.ents, scored or preset
             kept.setdefault(ent, min(1.0, float(marginals.get(ent, 0.0))))
-        ordered = sorted(kept, key=lambda ent: (ent[0], ent[1], -kept[ent], ent[2]))
-        spans = [Span(doc, start, end, label=label) for start, end, label in ordered]
-        raw = numpy.asarray([kept[ent] for ent in ordered], dtype="float32")
-        is_preset = numpy.asarray([ent in preset for ent in ordered], dtype="bool")
-        labels = [label for _, _, label in ordered]
-        scores = self.calibrator.apply(raw, labels) if self.calibrator is not None else raw.copy()
-        scores[is_preset] = numpy.nan
-        raw[is_preset] = numpy.nan
-        doc.spans[self.spans_key] = SpanGroup(
-            doc, name=self.spans_key, spans=spans,
-            attrs={"scores": scores, "raw_scores": raw, "preset": is_preset},
-        )
+        write_scored_entities(doc, self.spans_key, kept, preset, self.calibrator)
 
     # ------------------------------------------------------------------ serialization
     # spaCy's parser saves cfg, model and moves; the calibrator is one more file.

@@ -20,7 +20,7 @@ from .spans import CANDIDATES_KEY
 class Outcomes:
     """One row per scored entity of doc.ents (preset ones left out)."""
 
-    raw: numpy.ndarray      # the beam's marginal
+    raw: numpy.ndarray      # the raw score (the beam's marginal, or spancat's probability)
     score: numpy.ndarray    # what ent._.score gives (calibrated where the pipeline has a calibrator)
     correct: numpy.ndarray  # 1.0: exact span and label are gold
     labels: List[str]

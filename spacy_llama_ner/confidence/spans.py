@@ -1,9 +1,10 @@
 """Where entity probabilities live on a Doc, and how users read them.
 
 Convention (spancat's): `doc.spans[CANDIDATES_KEY]` holds the scored entities (every
-entity of `doc.ents` and the beam's other candidates above the component's threshold),
-with arrays aligned to it in `attrs`: "scores" (calibrated when the pipeline has a
-calibrator, else the beam's marginals), "raw_scores" (the beam's marginals) and
+entity of `doc.ents`, and with scored_beam_ner the beam's other candidates above its
+threshold), with arrays aligned to it in `attrs`: "scores" (calibrated when the pipeline
+has a calibrator, else the raw scores), "raw_scores" (the beam's marginals, or
+spancat's probabilities) and
 "preset" (entities set by an earlier component, which the model did not score: NaN).
 All survive DocBin and Doc.to_bytes.
 
@@ -14,16 +15,20 @@ All survive DocBin and Doc.to_bytes.
 pipeline without scores, or an entity preset upstream).
 """
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Set, Tuple
 
-from spacy.tokens import Span
+import numpy
+from spacy.tokens import Doc, Span, SpanGroup
 
 CANDIDATES_KEY = "ner_candidates"
 FACTORY = "scored_beam_ner"
 
+Entity = Tuple[int, int, str]  # (start token, end token, label)
+
 HOW_TO_GET_SCORES = (
     "Entity probabilities come from the 'scored_beam_ner' component (spaCy's beam_ner that also "
-    "writes them): train with configs/ner_beam.cfg, then calibrate with "
+    "writes them) or from spancat with 'scored_spancat_ents': train with configs/ner_beam.cfg "
+    "(or configs/ner_spancat.cfg), then calibrate with "
     "`python -m spacy llama-ner calibrate PIPELINE DEV.spacy OUTPUT`. See docs/confidence.md."
 )
 
@@ -33,11 +38,27 @@ class EntityScoresUnavailable(ValueError):
 
 
 class ScoresConfigError(ValueError):
-    """A setting of the scored_beam_ner component is not allowed; names the config key."""
+    """A setting of a scored component is not allowed; names the component's factory and the config key."""
 
-    def __init__(self, key: str, message: str):
-        super().__init__(f"[{FACTORY}] {key}: {message}")
+    def __init__(self, key: str, message: str, factory: str = FACTORY):
+        super().__init__(f"[{factory}] {key}: {message}")
         self.key = key
+
+
+def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], preset: Set[Entity], calibrator) -> None:
+    """doc.spans[key]: the scored entities (`raw_scores`: the model's probability of each,
+    every entity of doc.ents among them), ordered by position, with the arrays of the
+    convention above; `calibrator` (or None) maps raw scores to `scores`."""
+    ordered = sorted(raw_scores, key=lambda ent: (ent[0], ent[1], -raw_scores[ent], ent[2]))
+    raw = numpy.asarray([raw_scores[ent] for ent in ordered], dtype="float32")
+    is_preset = numpy.asarray([ent in preset for ent in ordered], dtype="bool")
+    scores = calibrator.apply(raw, [label for _, _, label in ordered]) if calibrator is not None else raw.copy()
+    scores[is_preset] = numpy.nan
+    raw[is_preset] = numpy.nan
+    doc.spans[key] = SpanGroup(
+        doc, name=key, spans=[Span(doc, start, end, label=label) for start, end, label in ordered],
+        attrs={"scores": scores, "raw_scores": raw, "preset": is_preset},
+    )
 
 
 def _lookup(span, attr: str) -> Optional[float]:
@@ -57,7 +78,7 @@ def span_score(span) -> Optional[float]:
 
 
 def span_raw_score(span) -> Optional[float]:
-    """The beam's marginal probability of `span`, before calibration; None as for score."""
+    """The model's probability of `span` (the beam's marginal, or spancat's), before calibration; None as for score."""
     return _lookup(span, "raw_scores")
 
 
@@ -75,7 +96,7 @@ def entity_scores(doc) -> Dict[Tuple[int, int, str], float]:
 
 
 def has_scores(nlp) -> bool:
-    """Whether the pipeline writes entity probabilities (it has an enabled scored_beam_ner)."""
+    """Whether the pipeline writes entity probabilities (an enabled scored_beam_ner or scored_spancat_ents)."""
     return any(getattr(pipe, "writes_entity_scores", False) for _, pipe in nlp.pipeline)
 
 
