@@ -2,16 +2,18 @@
 
   .venv/bin/python experiments/confidence/measure.py PIPELINE --dev DEV.spacy --test TEST.spacy --out results/NAME.json
 
-PIPELINE is a trained configs/ner_beam.cfg pipeline (uncalibrated: the calibrator is
-fitted here, on --dev, never on --test). The decoder runs once over fresh, unannotated
-copies of the dev and test docs; each decoding setting (beam width x beam_density) then
-runs the NER on new fresh copies that carry the decoder output, so no setting sees another
-one's entities. Per setting: entity P/R/F1 and, for the raw beam marginals of doc.ents,
+PIPELINE is a trained configs/ner_beam.cfg or configs/ner_spancat.cfg pipeline
+(uncalibrated: the calibrator is fitted here, on --dev, never on --test). The decoder runs
+once over fresh, unannotated copies of the dev and test docs; each decoding setting (beam
+width x beam_density; spancat has one) then runs the components after the transformer on
+new fresh copies that carry the decoder output, so no setting sees another one's
+entities. Per setting: entity P/R/F1 and, for the raw scores of doc.ents,
 ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets a calibrator
 fitted on dev; on test its calibrated scores are measured against a constant score equal
 to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
 reliability diagram per label (bootstrap intervals over documents). Speed: whole-pipeline
-words/s on a test slice with scores, with the component's scores switched off, and greedy.
+words/s on a test slice with scores and, for the beam, with the component's scores
+switched off, and greedy.
 """
 import argparse
 import datetime
@@ -26,7 +28,7 @@ import spacy
 from spacy.pipeline import EntityRecognizer
 from spacy.tokens import Doc, DocBin
 
-from spacy_llama_ner.confidence import Calibrator
+from spacy_llama_ner.confidence import Calibrator, ScoredEntityRecognizer
 from spacy_llama_ner.confidence.measures import fresh_copies, outcomes_of, reliability, summary
 
 HERE = Path(__file__).resolve().parent
@@ -47,15 +49,31 @@ def decode(nlp, gold, batch_size):
 
 
 def run_ner(nlp, decoded, batch_size):
-    """The NER over new fresh copies that carry the decoder output (nothing else)."""
+    """The components after the transformer (the NER; or spancat and the component that
+    writes its spans to doc.ents) over new fresh copies that carry the decoder output."""
     copies = []
     for doc in decoded:
         copy = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
         copy._.trf_data = doc._.trf_data
         copies.append(copy)
     start = time.perf_counter()
-    out = list(nlp.get_pipe("ner").pipe(copies, batch_size=batch_size))
+    docs = iter(copies)
+    for name, component in nlp.pipeline:
+        if name != "transformer":
+            docs = component.pipe(docs, batch_size=batch_size)
+    out = list(docs)
     return out, time.perf_counter() - start
+
+
+def decoding_settings(ner):
+    """The beam's widths x densities, or spancat's one way to decode."""
+    if isinstance(ner, ScoredEntityRecognizer):
+        return [{"beam_width": w, "beam_density": d} for w in WIDTHS for d in DENSITIES]
+    return [{"decoder": "spancat"}]
+
+
+def setting_name(setting) -> str:
+    return setting.get("decoder") or f"width {setting['beam_width']} density {setting['beam_density']}"
 
 
 def raw_block(out):
@@ -67,22 +85,27 @@ def raw_block(out):
 
 def words_per_second(nlp, texts, batch_size, repeats):
     """Median whole-pipeline words/s over `repeats` runs of nlp.pipe, per setting, the
-    settings interleaved so that machine noise hits them alike."""
+    settings interleaved so that machine noise hits them alike. spancat's scores come
+    with its decoding: it has the one setting."""
     ner = nlp.get_pipe("ner")
-    width = ner.cfg["beam_width"]
-    plain = types.MethodType(EntityRecognizer.set_annotations, ner)
+    if isinstance(ner, ScoredEntityRecognizer):
+        width = ner.cfg["beam_width"]
+        plain = types.MethodType(EntityRecognizer.set_annotations, ner)
 
-    def scores_off():
-        ner.set_annotations = plain
+        def scores_off():
+            ner.set_annotations = plain
 
-    def scores_on():
-        ner.__dict__.pop("set_annotations", None)
+        def scores_on():
+            ner.__dict__.pop("set_annotations", None)
+            ner.cfg["beam_width"] = width
 
-    settings = {
-        "with scores": lambda: (scores_on(), ner.cfg.__setitem__("beam_width", width)),
-        "beam, scores off": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", width)),
-        "greedy decoding": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", 1)),
-    }
+        settings = {
+            "with scores": scores_on,
+            "beam, scores off": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", width)),
+            "greedy decoding": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", 1)),
+        }
+    else:
+        settings = {"with scores": lambda: None}
     words = sum(len(t.split()) for t in texts)
     times = {name: [] for name in settings}
     list(nlp.pipe(texts[:50], batch_size=batch_size))  # warm-up
@@ -92,8 +115,7 @@ def words_per_second(nlp, texts, batch_size, repeats):
             start = time.perf_counter()
             list(nlp.pipe(texts, batch_size=batch_size))
             times[name].append(time.perf_counter() - start)
-    scores_on()
-    ner.cfg["beam_width"] = width
+    settings["with scores"]()
     return {name: {"words_per_s": words / float(numpy.median(t)), "seconds": t} for name, t in times.items()} | {"words": words}
 
 
@@ -139,29 +161,29 @@ def main(argv=None):
 
     nlp = spacy.load(args.pipeline)
     ner = nlp.get_pipe("ner")
-    configured = {"beam_width": ner.cfg["beam_width"], "beam_density": ner.cfg["beam_density"]}
+    beam = isinstance(ner, ScoredEntityRecognizer)
+    configured = {"beam_width": ner.cfg["beam_width"], "beam_density": ner.cfg["beam_density"]} if beam else {"decoder": "spancat"}
     dev_gold, test_gold = read(nlp.vocab, args.dev), read(nlp.vocab, args.test)
     dev_decoded, _ = decode(nlp, dev_gold, args.batch_size)
     test_decoded, trf_s = decode(nlp, test_gold, args.batch_size)
     print(f"decoder: {len(test_gold)} test docs in {trf_s:.0f} s", flush=True)
 
     settings, raw_outcomes = [], {}
-    for width in WIDTHS:
-        for density in DENSITIES:
-            ner.cfg["beam_width"], ner.cfg["beam_density"] = width, density
-            dev_docs, _ = run_ner(nlp, dev_decoded, args.batch_size)
-            test_docs, ner_s = run_ner(nlp, test_decoded, args.batch_size)
-            dev_out, test_out = outcomes_of(dev_docs, dev_gold), outcomes_of(test_docs, test_gold)
-            raw_outcomes[(width, density)] = (dev_out, test_out)
-            row = {"beam_width": width, "beam_density": density, "ner_s": ner_s,
-                   "dev": raw_block(dev_out), "test": raw_block(test_out)}
-            settings.append(row)
-            print(f"width {width} density {density}: test F1 {test_out.prf['f']:.4f}, raw AUROC dev "
-                  f"{row['dev']['auroc']:.3f} test {row['test']['auroc']:.3f}", flush=True)
+    for setting in decoding_settings(ner):
+        if beam:
+            ner.cfg.update(setting)
+        dev_docs, _ = run_ner(nlp, dev_decoded, args.batch_size)
+        test_docs, ner_s = run_ner(nlp, test_decoded, args.batch_size)
+        dev_out, test_out = outcomes_of(dev_docs, dev_gold), outcomes_of(test_docs, test_gold)
+        raw_outcomes[setting_name(setting)] = (dev_out, test_out)
+        row = {**setting, "ner_s": ner_s, "dev": raw_block(dev_out), "test": raw_block(test_out)}
+        settings.append(row)
+        print(f"{setting_name(setting)}: test F1 {test_out.prf['f']:.4f}, raw AUROC dev "
+              f"{row['dev']['auroc']:.3f} test {row['test']['auroc']:.3f}", flush=True)
 
     best = max(settings, key=lambda r: (r["dev"]["auroc"], r["dev"]["prf"]["f"]))
-    key = (best["beam_width"], best["beam_density"])
-    dev_out, test_out = raw_outcomes[key]
+    chosen = {k: best[k] for k in ("beam_width", "beam_density", "decoder") if k in best}
+    dev_out, test_out = raw_outcomes[setting_name(chosen)]
     if args.outcomes:
         numpy.savez(args.outcomes, **{f"{part}_{field}": numpy.asarray(getattr(o, field))
                                       for part, o in (("dev", dev_out), ("test", test_out))
@@ -177,7 +199,7 @@ def main(argv=None):
         "configured": configured,
         "decoder_s_test": trf_s, "test_words": sum(len(d) for d in test_gold),
         "settings": settings,
-        "chosen": {"beam_width": key[0], "beam_density": key[1], "rule": "best dev AUROC of the raw marginals, then dev F1"},
+        "chosen": {**chosen, "rule": "best dev AUROC of the raw scores, then dev F1"},
         "dev_precision": dev_out.precision,
         "test_raw": summary(test_out.raw, test_out.correct, dev_out.precision, THRESHOLDS),
         "test_isotonic": summary(calibrated, test_out.correct, dev_out.precision, THRESHOLDS),
@@ -198,14 +220,15 @@ def main(argv=None):
     plot_reliability(per_label, out.with_suffix(".png"),
                      f"{result['name']}: calibrated ent._.score on test (isotonic fitted on {Path(args.dev).name}); "
                      "95% bootstrap intervals over documents")
-    ner.cfg["beam_width"], ner.cfg["beam_density"] = key
+    if beam:
+        ner.cfg.update(chosen)
     ner.calibrator = calibrator
     if args.repeats:  # 0: no speed runs (a busy machine, or figures taken elsewhere)
         texts = [d.text for d in test_gold[: args.speed_docs]]
         result["speed"] = words_per_second(nlp, texts, args.batch_size, args.repeats)
     out.write_text(json.dumps(result, indent=1))
     s, c = result["test_isotonic"], result["test_isotonic"]["constant"]
-    print(f"chosen width {key[0]} density {key[1]}; test ECE {s['ece']:.4f} Brier {s['brier']:.4f} (constant "
+    print(f"chosen {setting_name(chosen)}; test ECE {s['ece']:.4f} Brier {s['brier']:.4f} (constant "
           f"{c['brier']:.4f}) AUROC {s['auroc']:.3f}; kept >= 0.9: {s['kept'][1]}; wrote {out}")
 
 

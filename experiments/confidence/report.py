@@ -12,21 +12,25 @@ def pct(x):
     return f"{100 * x:.1f}"
 
 
+def setting_name(s):
+    return s.get("decoder") or f"width {s['beam_width']}, density {s['beam_density']:g}"
+
+
 def settings_table(r):
-    lines = [f"Decoding settings of `{r['name']}` (raw beam marginals of doc.ents; the calibrator is fitted for the chosen one):", "",
-             "| width | density | test F1 | dev AUROC | test AUROC | test ECE | test Brier | distinct scores (test) | share > 0.999 |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"Decoding settings of `{r['name']}` (raw scores of doc.ents; the calibrator is fitted for the chosen one):", "",
+             "| decoding | test F1 | dev AUROC | test AUROC | test ECE | test Brier | distinct scores (test) | share > 0.999 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for s in r["settings"]:
-        mark = " (chosen)" if (s["beam_width"], s["beam_density"]) == (r["chosen"]["beam_width"], r["chosen"]["beam_density"]) else ""
+        mark = " (chosen)" if setting_name(s) == setting_name(r["chosen"]) else ""
         t = s["test"]
-        lines.append(f"| {s['beam_width']}{mark} | {s['beam_density']:g} | {pct(t['prf']['f'])} | {s['dev']['auroc']:.3f} | "
+        lines.append(f"| {setting_name(s)}{mark} | {pct(t['prf']['f'])} | {s['dev']['auroc']:.3f} | "
                      f"{t['auroc']:.3f} | {t['ece']:.4f} | {t['brier']:.4f} | {t['distinct_scores']:,} | {t['share_above_0.999']:.2f} |")
     return lines
 
 
 def calibration_rows(r):
     rows = []
-    for key, label in (("test_raw", "raw marginal"), ("test_isotonic", "isotonic (default)"), ("test_platt", "Platt")):
+    for key, label in (("test_raw", "raw score"), ("test_isotonic", "isotonic (default)"), ("test_platt", "Platt")):
         s = r[key]
         kept = {k["threshold"]: k for k in s["kept"]}
         rows.append(f"| {r['name']} | {label} | {s['ece']:.4f} | {s['brier']:.4f} | {s['auroc']:.3f} | "
@@ -52,9 +56,10 @@ def main():
                        f"{r['test_raw']['n']:,} | – | – | – | – |")
             continue
         sp = r["speed"]
-        w, off, greedy = (sp[k]["words_per_s"] for k in ("with scores", "beam, scores off", "greedy decoding"))
+        w, off, greedy = (sp[k]["words_per_s"] if k in sp else None for k in ("with scores", "beam, scores off", "greedy decoding"))
+        cost = f"{100 * (1 - w / off):.1f}%" if off else "–"
         out.append(f"| {r['name']} | {pct(r['test_prf']['p'])} | {pct(r['test_prf']['r'])} | {pct(r['test_prf']['f'])} | "
-                   f"{r['test_raw']['n']:,} | {w:.0f} | {off:.0f} | {greedy:.0f} | {100 * (1 - w / off):.1f}% |")
+                   f"{r['test_raw']['n']:,} | {w:.0f} | {f'{off:.0f}' if off else '–'} | {f'{greedy:.0f}' if greedy else '–'} | {cost} |")
     for r in runs:
         out += [""] + settings_table(r)
     (RESULTS / "tables.md").write_text("\n".join(out) + "\n")

@@ -2,6 +2,8 @@
 # The whole confidence study, from the repository root (CPU):
 #   experiments/confidence/run.sh demo [CONLL_DIR]   three seeds at the demo budget (~1 hour)
 #   experiments/confidence/run.sh full [CONLL_DIR]   seed 0 on all of CoNLL-2003 (~2 hours)
+#   DESIGN=spancat experiments/confidence/run.sh ...  the same for configs/ner_spancat.cfg
+#                                                     (runs named BUDGET-spancat-sSEED)
 # Each pipeline is trained (train.sh), then measured (measure.py: the calibrator fitted on
 # dev_calibrate, judged on test) into experiments/confidence/results/; report.py then
 # writes results/tables.md, which the README quotes. Speed is measured on the full run only
@@ -9,14 +11,21 @@
 set -euo pipefail
 BUDGET=${1:?demo or full}
 PY=${PYTHON:-.venv/bin/python}
+DESIGN=${DESIGN:-beam}
+case $DESIGN in
+  beam) export CONFIG=configs/ner_beam.cfg; TAG= ;;
+  spancat) export CONFIG=configs/ner_spancat.cfg; TAG=-spancat ;;
+  *) echo "DESIGN must be beam or spancat, got '$DESIGN'" >&2; exit 2 ;;
+esac
 experiments/confidence/data.sh "${2:-../shared/data/conll2003}"
 SEEDS=$([ "$BUDGET" = demo ] && echo "0 1 2" || echo 0)
 for SEED in $SEEDS; do
-  OUT=training/confidence/$BUDGET-s$SEED
+  NAME=$BUDGET$TAG-s$SEED
+  OUT=training/confidence/$NAME
   [ -d "$OUT/model-best" ] || experiments/confidence/train.sh "$BUDGET" "$SEED" "$OUT"
-  HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$BUDGET-s$SEED" \
+  HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$NAME" \
     --dev corpus/confidence/dev_calibrate.spacy --test corpus/confidence/test.spacy \
-    --out experiments/confidence/results/$BUDGET-s$SEED.json --command "experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
+    --out experiments/confidence/results/$NAME.json --command "DESIGN=$DESIGN experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
     --repeats "$([ "$BUDGET" = demo ] && echo 0 || echo 3)"
 done
 $PY experiments/confidence/report.py

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train configs/ner_beam.cfg at one of the study's budgets, after data.sh:
+# Train configs/ner_beam.cfg (CONFIG=configs/ner_spancat.cfg: the span-classifier design)
+# at one of the study's budgets, after data.sh:
 #   demo: the first 2,000 training sentences, 100 steps of 300 words, learn rate 2e-4 with
 #         10 warm-up steps, evaluated on dev500 (minutes on 2 CPU cores)
 #   full: all of CoNLL-2003 train, the greedy recipe's budget (the batch250 recipe: the
@@ -13,6 +14,7 @@ SEED=$2
 OUT=$3
 shift 3
 PY=${PYTHON:-.venv/bin/python}
+CONFIG=${CONFIG:-configs/ner_beam.cfg}
 C=corpus/confidence
 case $BUDGET in
   demo) ARGS=(--paths.train $C/train2000.spacy --paths.dev $C/dev500.spacy --training.max_steps 100
@@ -24,6 +26,6 @@ case $BUDGET in
   *) echo "budget must be demo or full, got '$BUDGET'" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
-HF_HUB_OFFLINE=1 $PY -m spacy train configs/ner_beam.cfg --output "$OUT" --system.seed "$SEED" \
+HF_HUB_OFFLINE=1 $PY -m spacy train "$CONFIG" --output "$OUT" --system.seed "$SEED" \
   --training.patience 0 --training.optimizer.learn_rate.initial_rate 0.0002 "${ARGS[@]}" \
   --training.logger.output_file "$OUT/train_log.jsonl" "$@"
