@@ -16,6 +16,7 @@ from spacy.util import fix_random_seed
 
 from conftest import ROOT, TRAIN, make_nlp
 from spacy_llama_ner.confidence import CANDIDATES_KEY, Calibrator, entity_scores
+from spacy_llama_ner.confidence.calibrate import main as calibrate_main
 
 LISTENER = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
             "pooling": {"@layers": "reduce_mean.v1"}, "upstream": "*"}
@@ -130,7 +131,7 @@ def test_calibrator_survives_to_disk_and_to_bytes(trained, tmp_path):
     assert restored.get_pipe("ner").calibrator.params == {"a": [0.5], "b": [-0.2]}
 
 
-def test_config_trains_with_spacy_train_and_calibrate_fits_it(tiny_llama, tmp_path):
+def test_config_trains_with_spacy_train_and_calibrate_fits_it(tiny_llama, tmp_path, capsys):
     """configs/ner_spancat.cfg as a user runs it: `spacy train` on NER .spacy files (the
     augmenter gives spancat its spans), then `calibrate`, which refuses beam settings."""
     nlp = spacy.blank("en")
@@ -152,9 +153,10 @@ def test_config_trains_with_spacy_train_and_calibrate_fits_it(tiny_llama, tmp_pa
 
     calibrate = [sys.executable, "-m", "spacy", "llama-ner", "calibrate", str(tmp_path / "out" / "model-best"),
                  str(tmp_path / "dev.spacy"), str(tmp_path / "cal")]
-    refused = subprocess.run(calibrate + ["--beam-width", "8"], capture_output=True, text=True, env=env)
-    assert refused.returncode == 1 and "[scored_spancat_ents] components.ner: --beam-width and --beam-density" in \
-        " ".join(refused.stdout.split())
+    with pytest.raises(SystemExit) as refused:  # in this process: the command's main, as the CLI calls it
+        calibrate_main(calibrate[5:] + ["--beam-width", "8"])
+    assert refused.value.code == 1 and not (tmp_path / "cal").exists()
+    assert "[scored_spancat_ents] components.ner: --beam-width and --beam-density" in " ".join(capsys.readouterr().out.split())
     run = subprocess.run(calibrate, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     saved = json.loads((tmp_path / "cal" / "ner" / "calibrator.json").read_text())
