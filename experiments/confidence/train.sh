@@ -6,7 +6,7 @@
 #   full: all of CoNLL-2003 train, the greedy recipe's budget (the batch250 recipe: the
 #         config's 2,000 steps of 250 words, warm-up 40, the rate decaying over them),
 #         evaluated on dev_select every 400 steps (about 2 hours alone on 2 CPU cores)
-#   social: social.sh's tweets (corpus/social/), 150 steps of 300 words, learn rate 2e-4
+#   social: social.sh's tweets (SOCIAL_DIR, default corpus/social/split0), 150 steps of 300 words, learn rate 2e-4
 #         with 10 warm-up steps, evaluated on dev once, at the end (minutes)
 # Usage: experiments/confidence/train.sh demo|full|social SEED OUTPUT_DIR [CONFIG OVERRIDES...]
 #   (from the repository root; e.g. --components.transformer.model.output_layer 20)
@@ -25,7 +25,8 @@ case $BUDGET in
   full) ARGS=(--paths.train $C/train.spacy --paths.dev $C/dev_select.spacy --training.max_steps 2000
               --training.eval_frequency 400 --training.batcher.size 250
               --training.optimizer.learn_rate.warmup_steps 40 --training.optimizer.learn_rate.total_steps 2000) ;;
-  social) ARGS=(--paths.train corpus/social/train.spacy --paths.dev corpus/social/dev.spacy --training.max_steps 150
+  social) S=${SOCIAL_DIR:-corpus/social/split0}
+          ARGS=(--paths.train $S/train.spacy --paths.dev $S/dev.spacy --training.max_steps 150
               --training.eval_frequency 150 --training.batcher.size 300
               --training.optimizer.learn_rate.warmup_steps 10 --training.optimizer.learn_rate.total_steps 150) ;;
   *) echo "budget must be demo, full or social, got '$BUDGET'" >&2; exit 2 ;;
