@@ -16,9 +16,10 @@ SHARED_DATA = Path(os.environ.get("CONLL_DIR", ROOT.parent / "shared" / "data" /
 SMOLLM2_DIR = Path(os.environ.get("SMOLLM2_DIR", ROOT / "assets" / "models" / "SmolLM2-135M"))
 
 
-def load_script(name: str):
-    """scripts/NAME.py as a module, for testing its functions (scripts/ is no package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+def load_script(path: str):
+    """A script (PATH relative to the repository root) as a module, for testing its
+    functions: scripts and experiments are no packages."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -6,7 +6,6 @@ Most runs call the command's `main` in this process: starting Python, spaCy and 
 again costs seconds a run. The runs that need a process of their own (a kill, worker
 processes, Ray) get one; the plain-text test and the killed run start the command as
 users do, `python -m spacy_llama_ner.annotate`."""
-import importlib.util
 import json
 import os
 import random
@@ -21,7 +20,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from conftest import ROOT, TRAIN, WORDS, train_tiny
+from conftest import ROOT, TRAIN, WORDS, load_script, train_tiny
 from spacy_llama_ner.annotate import main as annotate_main
 
 
@@ -304,10 +303,7 @@ def test_annotate_benchmark_times_every_way_against_the_bare_loop(pipeline_dir, 
         docbin.add(blank(text))
     docbin.to_disk(tmp_path / "dev.spacy")
     # the script's main in this process: each way it times is a command of its own
-    script = ROOT / "experiments" / "causal_vs_bidirectional" / "scripts" / "benchmark_annotate.py"
-    spec = importlib.util.spec_from_file_location("benchmark_annotate", script)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_script("experiments/causal_vs_bidirectional/scripts/benchmark_annotate.py")
     benchmark.main([str(pipeline_dir), str(tmp_path / "dev.spacy"), str(tmp_path / "bench"), "--n-texts", "30",
                     "--repeats", "1"])
     report = json.loads((tmp_path / "bench.json").read_text())

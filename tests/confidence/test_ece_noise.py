@@ -1,19 +1,13 @@
 """experiments/confidence/ece_noise.py: on outcomes whose test entities are right as often
 as their scores say, the ECE lies within what a perfectly calibrated score shows; when
 test precision falls far from dev's, the ECE rises above that range."""
-import importlib.util
-from pathlib import Path
-
 import numpy
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "confidence" / "ece_noise.py"
+from conftest import load_script
 
 
 def noise_of(path):
-    spec = importlib.util.spec_from_file_location("ece_noise", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.noise(path)
+    return load_script("experiments/confidence/ece_noise.py").noise(path)
 
 
 def write_outcomes(path, test_right_rate=None, n=400, seed=0):

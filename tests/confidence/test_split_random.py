@@ -1,20 +1,12 @@
 """experiments/confidence/split_random.py: the social-media check's train/dev/test split of
 a one-file data set is a partition of its docs, the same for the same seed, entities kept."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "confidence" / "split_random.py"
+from conftest import load_script
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("split_random", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "experiments/confidence/split_random.py"
 
 
 def write_corpus(path, n):
@@ -32,7 +24,7 @@ def read(path):
 
 
 def test_split_is_a_seeded_partition(tmp_path):
-    split = load_script().main
+    split = load_script(SCRIPT).main
     write_corpus(tmp_path / "all.spacy", 20)
     split([str(tmp_path / "all.spacy"), str(tmp_path / "a"), "--seed", "3"])
     parts = {name: read(tmp_path / "a" / f"{name}.spacy") for name in ("train", "dev", "test")}
@@ -49,6 +41,6 @@ def test_split_is_a_seeded_partition(tmp_path):
 def test_bad_split_is_refused(tmp_path, capsys, args, message):
     write_corpus(tmp_path / "all.spacy", 2 if not args else 20)
     with pytest.raises(SystemExit):
-        load_script().main([str(tmp_path / "all.spacy"), str(tmp_path / "out"), *args])
+        load_script(SCRIPT).main([str(tmp_path / "all.spacy"), str(tmp_path / "out"), *args])
     assert message in capsys.readouterr().out
     assert not (tmp_path / "out" / "train.spacy").exists()

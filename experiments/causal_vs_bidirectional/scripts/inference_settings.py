@@ -88,7 +88,7 @@ def measure(args) -> dict:
     transformer = nlp.get_pipe("transformer")
     shim = transformer.model.shims[0]
     slice_gold = gold[: args.speed_docs]
-    slice_words = sum(len(d) for d in gold[: args.speed_docs])
+    slice_words = sum(len(d) for d in slice_gold)
     batches = [slice_gold[i : i + nlp.batch_size] for i in range(0, len(slice_gold), nlp.batch_size)]
     get_spans = transformer.model.attrs["get_spans"]
     pieces = []
