@@ -1,13 +1,15 @@
-"""Calibrators compared on a run's saved outcomes (measure.py --outcomes), label or not.
+"""Calibrators compared on runs' saved outcomes (measure.py --outcomes), label or not.
 
-    .venv/bin/python experiments/confidence/compare_calibrators.py training/confidence/full-s0/outcomes.npz
+    .venv/bin/python experiments/confidence/compare_calibrators.py training/confidence/full-s0/outcomes.npz [MORE.npz ...]
 
 Chosen on dev: 5-fold cross-validation over dev_calibrate's documents (GroupKFold), then
 each fitted on all of dev_calibrate and scored on test. Calibrators: isotonic and Platt on
-the raw beam marginal (what `calibrate` offers), and the same per label (isotonic per
-label; Platt with a label offset and slope).
+the raw score (what `calibrate` offers), and the same per label (isotonic per label; Platt
+with a label offset and slope). With several runs (the beam and spancat designs), the
+dev columns are what the designs are chosen by; the run is named by its folder.
 """
 import sys
+from pathlib import Path
 
 import numpy
 from sklearn.isotonic import IsotonicRegression
@@ -51,24 +53,36 @@ def fit(kind, raw, correct, labels, all_labels):
     return lambda r, lab: model.predict_proba(features(r, lab, all_labels, with_label))[:, 1]
 
 
-def main(path):
+def kept(s):
+    k = s["kept"][0]
+    return f"{100 * k['precision']:.1f}% / {100 * k['share']:.1f}%"
+
+
+def measures(path) -> dict:
+    """{calibrator: (dev summary cross-validated over documents, test summary)} for one run."""
     d = numpy.load(path)
     raw, correct, labels, docs = d["dev_raw"], d["dev_correct"], d["dev_labels"], d["dev_doc_index"]
     all_labels = sorted(set(labels.tolist()))
     precision = float(correct.mean())
-    print("| calibrator | dev (5-fold over documents): ECE / Brier / AUROC | test: ECE / Brier / AUROC | test >= 0.9: precision / kept |")
-    print("|---|---|---|---|")
+    out = {}
     for kind in KINDS:
         cv = numpy.zeros(len(raw))
         for train, held in GroupKFold(5).split(raw, correct, docs):
             cv[held] = fit(kind, raw[train], correct[train], labels[train], all_labels)(raw[held], labels[held])
-        s = summary(cv, correct, precision, (0.9,))
-        t = summary(fit(kind, raw, correct, labels, all_labels)(d["test_raw"], d["test_labels"]), d["test_correct"],
-                    precision, (0.9,))
-        k = t["kept"][0]
-        print(f"| {kind} | {s['ece']:.4f} / {s['brier']:.4f} / {s['auroc']:.3f} | {t['ece']:.4f} / {t['brier']:.4f} / "
-              f"{t['auroc']:.3f} | {100 * k['precision']:.1f}% / {100 * k['share']:.1f}% |")
+        test = fit(kind, raw, correct, labels, all_labels)(d["test_raw"], d["test_labels"])
+        out[kind] = (summary(cv, correct, precision, (0.9,)), summary(test, d["test_correct"], precision, (0.9,)))
+    return out
+
+
+def main(paths):
+    print("| run | calibrator | dev (5-fold over documents): ECE / Brier / AUROC | dev >= 0.9: precision / kept "
+          "| test: ECE / Brier / AUROC | test >= 0.9: precision / kept |")
+    print("|---|---|---|---|---|---|")
+    for path in paths:
+        for kind, (s, t) in measures(path).items():
+            print(f"| {Path(path).parent.name} | {kind} | {s['ece']:.4f} / {s['brier']:.4f} / {s['auroc']:.3f} | {kept(s)} | "
+                  f"{t['ece']:.4f} / {t['brier']:.4f} / {t['auroc']:.3f} | {kept(t)} |", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
