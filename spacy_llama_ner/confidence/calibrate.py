@@ -5,7 +5,9 @@ Fit the calibrator of a scored pipeline's entity probabilities on annotated dev 
 fresh copies of the dev docs; each entity of doc.ents is right when its exact span and
 label are gold. What is fitted maps the model's raw score (the beam's marginal, or
 spancat's probability) to that chance of being right; `ent._.score` then gives the
-calibrated value and `ent._.raw_score` the raw one.
+calibrated value and `ent._.raw_score` the raw one. With --train (the training data), it
+fits one curve for entities whose text and label occur in the training data and one for
+the rest (calibrator.py says why).
 """
 import argparse
 from pathlib import Path
@@ -18,17 +20,17 @@ from .measures import entity_outcomes, summary
 from .spans import EntityScoresUnavailable, ScoresConfigError, require_scores
 
 
-def load_gold_docs(path: Path, vocab):
+def load_gold_docs(path: Path, vocab, role: str = "dev"):
     from spacy.tokens import DocBin
 
     if not path.is_file():
-        msg.fail(f"dev data not found: {path.resolve()} (a .spacy DocBin, e.g. from `python -m spacy llama-ner convert-conll`)", exits=1)
+        msg.fail(f"{role} data not found: {path.resolve()} (a .spacy DocBin, e.g. from `python -m spacy llama-ner convert-conll`)", exits=1)
     try:
         docs = list(DocBin().from_disk(path).get_docs(vocab))
     except Exception as err:  # a damaged or foreign file: say which one
         msg.fail(f"{path}: not a readable .spacy DocBin ({type(err).__name__}: {err})", exits=1)
     if not any(doc.ents for doc in docs):
-        msg.fail(f"{path}: {len(docs)} docs and no gold entities: calibration needs annotated dev data", exits=1)
+        msg.fail(f"{path}: {len(docs)} docs and no gold entities: calibration needs annotated {role} data", exits=1)
     return docs
 
 
@@ -68,6 +70,9 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     ap.add_argument("output", type=Path, help="where the pipeline with its calibrator is saved (may be PIPELINE)")
     ap.add_argument("--method", default="isotonic", choices=METHODS,
                     help="isotonic regression on the score (default) or Platt scaling on its logit")
+    ap.add_argument("--train", type=Path, default=None,
+                    help="the training data (.spacy): one curve for entities whose text and label occur in it, "
+                         "one for the rest (the study: with --method platt); its entities are saved with the calibrator")
     ap.add_argument("--beam-width", type=int, default=None,
                     help="scored_beam_ner only: decode with this beam width (>= 2) from now on; saved in OUTPUT (the study: 64)")
     ap.add_argument("--beam-density", type=float, default=None,
@@ -91,27 +96,39 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     except (EntityScoresUnavailable, ScoresConfigError) as err:
         msg.fail(str(err), exits=1)
     gold = load_gold_docs(args.dev, nlp.vocab)
+    seen = None
+    if args.train is not None:
+        seen = {(ent.text, ent.label_) for doc in load_gold_docs(args.train, nlp.vocab, "training") for ent in doc.ents}
     with tqdm(total=len(gold), desc=f"Scoring {args.dev.name}", unit="doc") as bar:
         out = entity_outcomes(nlp, gold, args.batch_size, progress=lambda n: bar.update(n - bar.n))
     try:
         calibrator = Calibrator.fit(out.raw, out.correct, args.method, info={
             "dev": str(args.dev), "docs": out.n_docs, "entities": int(len(out.raw)),
             "dev_precision": out.precision, "dev_f1": out.prf["f"],
+            **({"train": str(args.train), "training_entities": len(seen)} if seen is not None else {}),
             **decoding_info(nlp),
-        })
+        }, entities=out.entities, training_entities=seen)
     except ValueError as err:
         msg.fail(f"{args.dev}: {err}", exits=1)
     for name, pipe in nlp.pipeline:
         if getattr(pipe, "writes_entity_scores", False):
             pipe.calibrator = calibrator
     before = summary(out.raw, out.correct, out.precision)
-    after = summary(calibrator.apply(out.raw), out.correct, out.precision)
+    after = summary(calibrator.apply(out.raw, out.entities), out.correct, out.precision)
     nlp.to_disk(args.output)
     msg.good(f"Calibrator ({args.method}) fitted on {len(out.raw)} entities of {out.n_docs} docs of {args.dev} "
              f"(precision {out.precision:.3f}, F1 {out.prf['f']:.3f}); pipeline saved to {args.output}")
     msg.text(f"On the same dev data (in-sample): ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
              f"Brier {before['brier']:.4f} -> {after['brier']:.4f}, AUROC {before['auroc']:.3f} -> {after['auroc']:.3f}; "
              "judge it on held-out data (experiments/confidence/).")
+    if seen is not None:
+        mask = calibrator.seen(out.entities)
+        msg.text(f"{mask.mean():.0%} of the dev entities have a text and label found in {args.train} ({len(seen)} "
+                 f"distinct): {out.correct[mask].mean():.1%} of those are right, {out.correct[~mask].mean():.1%} of the rest")
+        for group in calibrator.info.get("pooled", []):
+            n = int(mask.sum() if group == "seen" else (~mask).sum())
+            msg.warn(f"The {n} dev entities {'seen' if group == 'seen' else 'not seen'} in training are not both right and "
+                     "wrong ones: they are scored with the curve of all dev entities (a larger dev set fits them on their own)")
     return 0
 
 

@@ -6,7 +6,7 @@ returns per predicted entity its raw and calibrated score, whether it is right, 
 label and its doc; the functions below score those arrays with numpy and scikit-learn.
 """
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.scorer import Scorer
@@ -24,9 +24,15 @@ class Outcomes:
     score: numpy.ndarray    # what ent._.score gives (calibrated where the pipeline has a calibrator)
     correct: numpy.ndarray  # 1.0: exact span and label are gold
     labels: List[str]
+    texts: List[str]
     doc_index: numpy.ndarray
     n_docs: int
     prf: Dict[str, float]   # spaCy's entity precision, recall, F1 of the same docs
+
+    @property
+    def entities(self) -> List[Tuple[str, str]]:
+        """(text, label) of each entity, as a calibrator fitted with the training data reads them."""
+        return list(zip(self.texts, self.labels))
 
     @property
     def precision(self) -> float:
@@ -47,7 +53,7 @@ def entity_outcomes(nlp, gold_docs: Sequence[Doc], batch_size: int = 64, progres
 
 def outcomes_of(predicted: Iterable[Doc], gold_docs: Sequence[Doc], progress=None) -> Outcomes:
     """The outcome of every scored entity of the predicted docs' doc.ents against the gold docs."""
-    raw, score, correct, labels, doc_index, examples = [], [], [], [], [], []
+    raw, score, correct, labels, texts, doc_index, examples = [], [], [], [], [], [], []
     for i, (doc, gold) in enumerate(zip(predicted, gold_docs)):
         examples.append(Example(doc, gold))
         gold_ents = {(e.start, e.end, e.label_) for e in gold.ents}
@@ -61,12 +67,13 @@ def outcomes_of(predicted: Iterable[Doc], gold_docs: Sequence[Doc], progress=Non
             score.append(float(group.attrs["scores"][k]))
             correct.append(1.0 if (ent.start, ent.end, ent.label_) in gold_ents else 0.0)
             labels.append(ent.label_)
+            texts.append(ent.text)
             doc_index.append(i)
         if progress is not None:
             progress(i + 1)
     prf = Scorer.score_spans(examples, "ents")
     return Outcomes(
-        numpy.asarray(raw), numpy.asarray(score), numpy.asarray(correct), labels,
+        numpy.asarray(raw), numpy.asarray(score), numpy.asarray(correct), labels, texts,
         numpy.asarray(doc_index, dtype="int64"), len(examples),
         {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"]},
     )

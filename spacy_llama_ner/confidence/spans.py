@@ -52,7 +52,8 @@ def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], p
     ordered = sorted(raw_scores, key=lambda ent: (ent[0], ent[1], -raw_scores[ent], ent[2]))
     raw = numpy.asarray([raw_scores[ent] for ent in ordered], dtype="float32")
     is_preset = numpy.asarray([ent in preset for ent in ordered], dtype="bool")
-    scores = calibrator.apply(raw, [label for _, _, label in ordered]) if calibrator is not None else raw.copy()
+    entities = [(doc[start:end].text, label) for start, end, label in ordered]
+    scores = calibrator.apply(raw, entities) if calibrator is not None else raw.copy()
     scores[is_preset] = numpy.nan
     raw[is_preset] = numpy.nan
     doc.spans[key] = SpanGroup(

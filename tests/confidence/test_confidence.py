@@ -2,6 +2,7 @@
 calibrator, the calibrate command and the measures of the study."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -191,6 +192,61 @@ def test_calibrate_command_fits_saves_and_spacy_load_applies_it(trained, gold_do
     assert any(raw != score for doc in got for _, raw, score in doc)
 
 
+def entities_docbin(path, text, ents):
+    """A one-doc DocBin: `text` with `ents` ((start_char, end_char, label)), as training data."""
+    nlp = spacy.blank("en")
+    DocBin(docs=[Example.from_dict(nlp.make_doc(text), {"entities": ents}).reference]).to_disk(path)
+    return path
+
+
+def test_calibrate_with_the_training_data_scores_seen_entities_on_their_own_curve(trained, gold_docbin, tmp_path, capsys):
+    from spacy_llama_ner.confidence.calibrate import main as calibrate
+
+    trained.to_disk(tmp_path / "model")
+    # the trained pipeline finds London (right) and "the" as LOC (wrong) in the dev docs: "seen" holds both
+    train = entities_docbin(tmp_path / "train.spacy", "London and the", [(0, 6, "LOC"), (11, 14, "LOC")])
+    assert calibrate([str(tmp_path / "model"), str(gold_docbin), str(tmp_path / "cal"), "--train", str(train)]) == 0
+    assert "have a text and label found in" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "cal" / "ner" / "calibrator.json").read_text())
+    assert saved["training_entities"] == [["London", "LOC"], ["the", "LOC"]] and saved["info"]["training_entities"] == 2
+    assert saved["by_seen"]["seen"] != saved["by_seen"]["unseen"]
+    calibrator = Calibrator.from_dict(saved, "test")
+    got = [(e.text, e.label_, e._.raw_score, e._.score) for t in TEXTS[:2] for e in spacy.load(tmp_path / "cal")(t).ents]
+    assert got
+    for text, label, raw, score in got:
+        assert score == pytest.approx(float(calibrator.apply([raw], [(text, label)])[0]), abs=1e-6)
+    # the same raw score reads differently on the two curves
+    assert len({(round(raw, 4), score) for text, label, raw, score in got if round(raw, 4) == 1.0}) == 2
+    with pytest.raises(ValueError, match="pass the \\(text, label\\)"):
+        calibrator.apply([0.9])
+
+
+def test_calibrate_with_training_data_it_cannot_split_on_says_so(trained, gold_docbin, tmp_path, capsys):
+    from spacy_llama_ner.confidence.calibrate import main as calibrate
+
+    trained.to_disk(tmp_path / "model")
+    args = [str(tmp_path / "model"), str(gold_docbin), str(tmp_path / "cal"), "--train"]
+    with pytest.raises(SystemExit) as exit:
+        calibrate(args + [str(tmp_path / "nowhere.spacy")])
+    assert exit.value.code == 1 and "training data not found" in capsys.readouterr().out
+    assert not (tmp_path / "cal").exists()
+    # the seen entities (London, three times) are all right: they get the curve of all dev entities
+    only_right = entities_docbin(tmp_path / "train.spacy", "London", [(0, 6, "LOC")])
+    assert calibrate(args + [str(only_right)]) == 0
+    assert re.search(r"The 3 dev entities seen in training are not both right and wrong", capsys.readouterr().out.replace("\n", " "))
+    saved = json.loads((tmp_path / "cal" / "ner" / "calibrator.json").read_text())
+    assert saved["info"]["pooled"] == ["seen"]
+    assert saved["by_seen"]["seen"] == Calibrator.fit(*fit_args(saved, tmp_path, gold_docbin)).params
+
+
+def fit_args(saved, tmp_path, gold_docbin):
+    """The dev outcomes the saved calibrator was fitted on: its pooled curve is the plain one."""
+    nlp = spacy.load(tmp_path / "cal")
+    nlp.get_pipe("ner").calibrator = None
+    out = entity_outcomes(nlp, list(DocBin().from_disk(gold_docbin).get_docs(nlp.vocab)))
+    return out.raw, out.correct, saved["method"]
+
+
 def test_calibrate_refuses_a_pipeline_without_scores_and_missing_dev(tiny_llama, gold_docbin, tmp_path):
     make_nlp(tiny_llama).to_disk(tmp_path / "greedy")
     cmd = [sys.executable, "-m", "spacy", "llama-ner", "calibrate"]
@@ -210,7 +266,10 @@ def test_a_damaged_calibrator_file_is_a_named_error_on_load(trained, tmp_path):
         ner.calibrator = None
     assert spacy.load(tmp_path / "m").get_pipe("ner").calibrator.params["y"] == [0.1, 0.8]
     file = tmp_path / "m" / "ner" / "calibrator.json"
-    for damage in ("{not json", json.dumps({"method": "magic"}), json.dumps({"method": "isotonic", "params": {"x": [0.9, 0.2], "y": [0.1, 0.8]}})):
+    curve = {"x": [0.2, 0.9], "y": [0.1, 0.8]}
+    for damage in ("{not json", json.dumps({"method": "magic"}), json.dumps({"method": "isotonic", "params": {"x": [0.9, 0.2], "y": [0.1, 0.8]}}),
+                   json.dumps({"method": "isotonic", "by_seen": {"seen": curve}, "training_entities": [["Paris", "LOC"]]}),
+                   json.dumps({"method": "isotonic", "by_seen": {"seen": curve, "unseen": curve}, "training_entities": ["Paris"]})):
         file.write_text(damage)
         with pytest.raises(CalibratorFileError, match=r"calibrator\.json.*calibrate"):
             spacy.load(tmp_path / "m")
@@ -249,6 +308,26 @@ def test_calibrators_learn_the_rate_of_being_right():
         Calibrator.fit([0.9, 0.8], [1.0, 1.0])
     with pytest.raises(ValueError, match=r"\(none\)"):
         Calibrator.fit([], [])
+
+
+def test_a_calibrator_with_the_training_entities_learns_each_groups_rate():
+    rng = numpy.random.default_rng(0)
+    raw = rng.uniform(0.3, 0.999, 6000)
+    entities = [(f"name{i % 300}", "PER") for i in range(len(raw))]
+    training = [(f"name{i}", "PER") for i in range(100)]  # a third of the entities are seen
+    seen = numpy.asarray([int(t[4:]) < 100 for t, _ in entities])
+    rate = numpy.where(seen, 0.95, 0.6)  # right this often, whatever the raw score
+    right = (rng.uniform(size=len(raw)) < rate).astype(float)
+    for method in ("isotonic", "platt"):
+        calibrator = Calibrator.fit(raw, right, method, entities=entities, training_entities=training)
+        restored = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())), "test")
+        got = restored.apply([0.5, 0.5, 0.95, 0.95], [("name1", "PER"), ("name200", "PER")] * 2)
+        assert got == pytest.approx([0.95, 0.6, 0.95, 0.6], abs=0.06), method
+        assert Calibrator.fit(raw, right, method).apply([0.5])[0] == pytest.approx(rate.mean(), abs=0.06)
+    # c and d, not seen, are both right: they get the curve of all four
+    args = ([0.9, 0.4, 0.7, 0.6], [1.0, 0.0, 1.0, 1.0], "isotonic")
+    pooled = Calibrator.fit(*args, entities=[("a", "X"), ("b", "X"), ("c", "X"), ("d", "X")], training_entities=[("a", "X"), ("b", "X")])
+    assert pooled.info["pooled"] == ["unseen"] and pooled.by_seen["unseen"] == Calibrator.fit(*args).params
 
 
 # ---------------------------------------------------------------- settings and errors
