@@ -4,8 +4,9 @@
 
 Chosen on dev: 5-fold cross-validation over dev_calibrate's documents (GroupKFold), then
 each fitted on all of dev_calibrate and scored on test. Calibrators: isotonic and Platt on
-the raw score (what `calibrate` offers), and the same per label (isotonic per label; Platt
-with a label offset and slope). With several runs (the beam and spancat designs), the
+the raw score (what `calibrate` offers), the same per label (isotonic per label; Platt
+with a label offset and slope), and where the outcomes say which entities occur in the
+training data (measure.py --train), `calibrate --train`'s: one curve for those, one for the rest. With several runs (the beam and spancat designs), the
 dev columns are what the designs are chosen by; the run is named by its folder.
 """
 import sys
@@ -16,10 +17,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from spacy_llama_ner.confidence.calibrator import CEILING, FLOOR, _logit
+from spacy_llama_ner.confidence.calibrator import CEILING, FLOOR, Calibrator, _logit
 from spacy_llama_ner.confidence.measures import summary
 
 KINDS = ("isotonic", "platt", "isotonic per label", "platt with label")
+SEEN_KINDS = ("isotonic, seen or not", "platt, seen or not")  # calibrate --train's, as it fits them
 
 
 def features(raw, labels, all_labels, with_label):
@@ -28,6 +30,12 @@ def features(raw, labels, all_labels, with_label):
         onehot = numpy.stack([(labels == label).astype(float) for label in all_labels], 1)
         x += [onehot, onehot * _logit(raw)[:, None]]
     return numpy.concatenate(x, 1)
+
+
+def fit_seen(kind, raw, correct, entities, training):
+    """calibrate --train's calibrator: a function (raw, entities) -> probability."""
+    calibrator = Calibrator.fit(raw, correct, kind.split(",")[0], entities=entities, training_entities=training)
+    return calibrator.apply
 
 
 def fit(kind, raw, correct, labels, all_labels):
@@ -65,12 +73,24 @@ def measures(path) -> dict:
     all_labels = sorted(set(labels.tolist()))
     precision = float(correct.mean())
     out = {}
+    folds = list(GroupKFold(5).split(raw, correct, docs))
     for kind in KINDS:
         cv = numpy.zeros(len(raw))
-        for train, held in GroupKFold(5).split(raw, correct, docs):
+        for train, held in folds:
             cv[held] = fit(kind, raw[train], correct[train], labels[train], all_labels)(raw[held], labels[held])
         test = fit(kind, raw, correct, labels, all_labels)(d["test_raw"], d["test_labels"])
         out[kind] = (summary(cv, correct, precision, (0.9,)), summary(test, d["test_correct"], precision, (0.9,)))
+    if "dev_seen" in d.files:
+        dev_ents, test_ents = (list(zip(d[f"{part}_texts"].tolist(), d[f"{part}_labels"].tolist())) for part in ("dev", "test"))
+        # the training data's entities, as far as these outcomes can tell: those marked seen
+        training = {e for part, ents in (("dev", dev_ents), ("test", test_ents)) for e, s in zip(ents, d[f"{part}_seen"]) if s}
+        for kind in SEEN_KINDS:
+            cv = numpy.zeros(len(raw))
+            for train, held in folds:
+                cv[held] = fit_seen(kind, raw[train], correct[train], [dev_ents[i] for i in train], training)(
+                    raw[held], [dev_ents[i] for i in held])
+            test = fit_seen(kind, raw, correct, dev_ents, training)(d["test_raw"], test_ents)
+            out[kind] = (summary(cv, correct, precision, (0.9,)), summary(test, d["test_correct"], precision, (0.9,)))
     return out
 
 

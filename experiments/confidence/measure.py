@@ -8,8 +8,9 @@ once over fresh, unannotated copies of the dev and test docs; each decoding sett
 width x beam_density; spancat has one) then runs the components after the transformer on
 new fresh copies that carry the decoder output, so no setting sees another one's
 entities. Per setting: entity P/R/F1 and, for the raw scores of doc.ents,
-ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets a calibrator
-fitted on dev; on test its calibrated scores are measured against a constant score equal
+ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets its
+calibrators fitted on dev (isotonic and Platt; with --train, each also with one curve for
+entities seen in the training data and one for the rest); on test the recipe's calibrated scores are measured against a constant score equal
 to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
 reliability diagram per label (bootstrap intervals over documents). Speed: whole-pipeline
 words/s on a test slice with scores and, for the beam, with the component's scores
@@ -35,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 WIDTHS = (4, 8, 16, 32, 64)  # at width 16 the NER took 2 s of the test set's 120: wider beams are cheap
 DENSITIES = (0.0001, 0.0)
 THRESHOLDS = (0.5, 0.9, 0.99)
+RECIPES = {"test_isotonic": "isotonic", "test_platt_seen": "Platt, seen in training or not"}
 
 
 def read(vocab, path):
@@ -154,6 +156,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="speed runs per setting (0: none)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--command", default="", help="the command that produced this, for the record")
+    ap.add_argument("--train", default=None,
+                    help="the pipeline's training data (.spacy): also fit the calibrators with one curve for entities "
+                         "whose text and label occur in it and one for the rest (`calibrate --train`); the recipe is then "
+                         "Platt with them, else isotonic")
     ap.add_argument("--outcomes", default=None,
                     help="also save the chosen setting's per-entity dev and test outcomes here (.npz: raw score, "
                          "right or wrong, label, doc), to study other calibrators without decoding again")
@@ -184,13 +190,25 @@ def main(argv=None):
     best = max(settings, key=lambda r: (r["dev"]["auroc"], r["dev"]["prf"]["f"]))
     chosen = {k: best[k] for k in ("beam_width", "beam_density", "decoder") if k in best}
     dev_out, test_out = raw_outcomes[setting_name(chosen)]
+    seen = None
+    if args.train:
+        seen = {(e.text, e.label_) for doc in read(nlp.vocab, args.train) for e in doc.ents}
     if args.outcomes:
-        numpy.savez(args.outcomes, **{f"{part}_{field}": numpy.asarray(getattr(o, field))
-                                      for part, o in (("dev", dev_out), ("test", test_out))
-                                      for field in ("raw", "correct", "labels", "doc_index")})
-    calibrator = Calibrator.fit(dev_out.raw, dev_out.correct, "isotonic")
-    platt = Calibrator.fit(dev_out.raw, dev_out.correct, "platt")
-    calibrated = calibrator.apply(test_out.raw).astype("float64")
+        fields = {f"{part}_{field}": numpy.asarray(getattr(o, field)) for part, o in (("dev", dev_out), ("test", test_out))
+                  for field in ("raw", "correct", "labels", "texts", "doc_index")}
+        if seen is not None:
+            fields |= {f"{part}_seen": numpy.asarray([e in seen for e in o.entities], dtype=float)
+                       for part, o in (("dev", dev_out), ("test", test_out))}
+        numpy.savez(args.outcomes, **fields)
+    fitted = {"test_isotonic": Calibrator.fit(dev_out.raw, dev_out.correct, "isotonic"),
+              "test_platt": Calibrator.fit(dev_out.raw, dev_out.correct, "platt")}
+    if seen is not None:
+        for method in ("isotonic", "platt"):
+            fitted[f"test_{method}_seen"] = Calibrator.fit(dev_out.raw, dev_out.correct, method,
+                                                           entities=dev_out.entities, training_entities=seen)
+    recipe = "test_platt_seen" if seen is not None else "test_isotonic"
+    calibrator = fitted[recipe]
+    calibrated = calibrator.apply(test_out.raw, test_out.entities).astype("float64")
     result = {
         "name": args.name or Path(args.pipeline).parent.name,
         "pipeline": args.pipeline, "dev": args.dev, "test": args.test, "command": args.command,
@@ -202,8 +220,12 @@ def main(argv=None):
         "chosen": {**chosen, "rule": "best dev AUROC of the raw scores, then dev F1"},
         "dev_precision": dev_out.precision,
         "test_raw": summary(test_out.raw, test_out.correct, dev_out.precision, THRESHOLDS),
-        "test_isotonic": summary(calibrated, test_out.correct, dev_out.precision, THRESHOLDS),
-        "test_platt": summary(platt.apply(test_out.raw).astype("float64"), test_out.correct, dev_out.precision, THRESHOLDS),
+        **{key: summary(c.apply(test_out.raw, test_out.entities).astype("float64"), test_out.correct, dev_out.precision, THRESHOLDS)
+           for key, c in fitted.items()},
+        "recipe": recipe,
+        "train": args.train,
+        "test_seen_share": float(calibrator.seen(test_out.entities).mean()) if seen is not None else None,
+        "dev_seen_share": float(calibrator.seen(dev_out.entities).mean()) if seen is not None else None,
         "test_prf": test_out.prf,
     }
     labels = sorted(set(test_out.labels))
@@ -218,7 +240,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_reliability(per_label, out.with_suffix(".png"),
-                     f"{result['name']}: calibrated ent._.score on test (isotonic fitted on {Path(args.dev).name}); "
+                     f"{result['name']}: calibrated ent._.score on test ({RECIPES[recipe]} fitted on {Path(args.dev).name}); "
                      "95% bootstrap intervals over documents")
     if beam:
         ner.cfg.update(chosen)
@@ -227,7 +249,7 @@ def main(argv=None):
         texts = [d.text for d in test_gold[: args.speed_docs]]
         result["speed"] = words_per_second(nlp, texts, args.batch_size, args.repeats)
     out.write_text(json.dumps(result, indent=1))
-    s, c = result["test_isotonic"], result["test_isotonic"]["constant"]
+    s, c = result[recipe], result[recipe]["constant"]
     print(f"chosen {setting_name(chosen)}; test ECE {s['ece']:.4f} Brier {s['brier']:.4f} (constant "
           f"{c['brier']:.4f}) AUROC {s['auroc']:.3f}; kept >= 0.9: {s['kept'][1]}; wrote {out}")
 

@@ -30,8 +30,12 @@ def settings_table(r):
 
 def calibration_rows(r):
     rows = []
-    for key, label in (("test_raw", "raw score"), ("test_isotonic", "isotonic (default)"), ("test_platt", "Platt")):
+    for key, label in (("test_raw", "raw score"), ("test_isotonic", "isotonic (calibrate's default)"), ("test_platt", "Platt"),
+                       ("test_isotonic_seen", "isotonic, seen in training or not"), ("test_platt_seen", "Platt, seen in training or not")):
+        if key not in r:
+            continue
         s = r[key]
+        label += " (the recipe)" if r.get("recipe") == key else ""
         kept = {k["threshold"]: k for k in s["kept"]}
         rows.append(f"| {r['name']} | {label} | {s['ece']:.4f} | {s['brier']:.4f} | {s['auroc']:.3f} | "
                     f"{pct(kept[0.9]['precision'])} / {pct(kept[0.9]['share'])} | {pct(kept[0.99]['precision'])} / {pct(kept[0.99]['share'])} |")

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole confidence study, from the repository root (CPU):
-#   experiments/confidence/run.sh demo [CONLL_DIR]   three seeds at the demo budget (~1 hour)
+#   experiments/confidence/run.sh demo [CONLL_DIR]   three seeds at the demo budget (~35 minutes)
 #   experiments/confidence/run.sh full [CONLL_DIR]   seed 0 on all of CoNLL-2003 (~2 hours)
 #   DESIGN=spancat experiments/confidence/run.sh ...  the same for configs/ner_spancat.cfg
 #                                                     (runs named BUDGET-spancat-sSEED)
-# Each pipeline is trained (train.sh), then measured (measure.py: the calibrator fitted on
-# dev_calibrate, judged on test) into experiments/confidence/results/; report.py then
-# writes results/tables.md, which the README quotes. Speed is measured on the full run only
-# (the demo runs shared the machine with it).
+# Each pipeline is trained (train.sh), then measured (measure.py: the calibrators fitted on
+# dev_calibrate, told the entities of the pipeline's training data, judged on test) into
+# experiments/confidence/results/; report.py then writes results/tables.md, which the
+# README quotes. Speed is measured on the full run only.
 set -euo pipefail
 BUDGET=${1:?demo or full}
 PY=${PYTHON:-.venv/bin/python}
@@ -25,6 +25,7 @@ for SEED in $SEEDS; do
   [ -d "$OUT/model-best" ] || experiments/confidence/train.sh "$BUDGET" "$SEED" "$OUT"
   HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$NAME" \
     --dev corpus/confidence/dev_calibrate.spacy --test corpus/confidence/test.spacy \
+    --train corpus/confidence/$([ "$BUDGET" = demo ] && echo train2000 || echo train).spacy \
     --out experiments/confidence/results/$NAME.json --command "DESIGN=$DESIGN experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
     --repeats "$([ "$BUDGET" = demo ] && echo 0 || echo 3)"
 done

@@ -22,6 +22,6 @@ mkdir -p $C
 [ -f $S/test.spacy ] || $PY experiments/confidence/split_random.py $C/all.spacy $S --seed "$SEED"
 [ -d "$OUT/model-best" ] || SOCIAL_DIR=$S experiments/confidence/train.sh social "$SEED" "$OUT"
 HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$NAME" \
-  --dev $S/dev.spacy --test $S/test.spacy --out experiments/confidence/results/$NAME.json \
+  --dev $S/dev.spacy --test $S/test.spacy --train $S/train.spacy --out experiments/confidence/results/$NAME.json \
   --command "experiments/confidence/social.sh $FILE $SEED" --outcomes "$OUT/outcomes.npz" --repeats 0
 $PY experiments/confidence/report.py

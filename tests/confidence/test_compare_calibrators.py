@@ -33,3 +33,22 @@ def test_informative_scores_win_on_dev(tmp_path, capsys):
     script.main([str(tmp_path / "good" / "outcomes.npz"), str(tmp_path / "noise" / "outcomes.npz")])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| good") or line.startswith("| noise")]
     assert len(rows) == 2 * len(script.KINDS)
+
+
+def test_knowing_what_training_saw_ranks_better_where_it_matters(tmp_path):
+    """Outcomes where seen entities are right far more often than the rest, at the same raw
+    score: calibrate --train's calibrators rank them on dev, the plain ones cannot."""
+    script = load_script("experiments/confidence/compare_calibrators.py")
+    rng = numpy.random.default_rng(1)
+    n = 900
+    seen = (rng.random((2, n)) < 0.5).astype("float64")
+    correct = (rng.random((2, n)) < numpy.where(seen == 1, 0.97, 0.7)).astype("float64")
+    raw = rng.uniform(0.5, 0.999, (2, n))
+    texts = numpy.where(seen == 1, "seen", "new").astype(object) + numpy.arange(n).astype(str)
+    numpy.savez(tmp_path / "outcomes.npz", **{f"{part}_{k}": v[i] for i, part in enumerate(("dev", "test")) for k, v in (
+        ("raw", raw), ("correct", correct), ("labels", numpy.full((2, n), "PER")), ("texts", texts.astype(str)),
+        ("seen", seen), ("doc_index", numpy.tile(numpy.arange(n) // 3, (2, 1))))})
+    out = script.measures(tmp_path / "outcomes.npz")
+    assert set(out) == set(script.KINDS) | set(script.SEEN_KINDS)
+    for kind in script.SEEN_KINDS:
+        assert out[kind][0]["auroc"] > 0.7 > 0.6 > out["isotonic"][0]["auroc"]
