@@ -72,7 +72,7 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
                     help="isotonic regression on the score (default) or Platt scaling on its logit")
     ap.add_argument("--train", type=Path, default=None,
                     help="the training data (.spacy): one curve for entities whose text and label occur in it, "
-                         "one for the rest (the study: with --method platt); its entities are saved with the calibrator")
+                         "one for the rest (the study: with --method platt); its entity texts are saved in OUTPUT")
     ap.add_argument("--beam-width", type=int, default=None,
                     help="scored_beam_ner only: decode with this beam width (>= 2) from now on; saved in OUTPUT (the study: 64)")
     ap.add_argument("--beam-density", type=float, default=None,
@@ -123,7 +123,7 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
              "judge it on held-out data (experiments/confidence/).")
     if seen is not None:
         mask = calibrator.seen(out.entities)
-        msg.text(f"{mask.mean():.0%} of the dev entities have a text and label found in {args.train} ({len(seen)} "
+        msg.text(f"{mask.mean():.0%} of the dev entities have a text and label found in {args.train} ({len(seen):,} "
                  f"distinct): {out.correct[mask].mean():.1%} of those are right, {out.correct[~mask].mean():.1%} of the rest")
         for group in calibrator.info.get("pooled", []):
             n = int(mask.sum() if group == "seen" else (~mask).sum())
