@@ -284,6 +284,15 @@ def test_calibrator_survives_to_bytes(trained):
         ner.calibrator = None
     restored = scored_nlp_from_bytes(trained, data)
     assert restored.get_pipe("ner").calibrator.params == {"a": [0.5], "b": [-0.2]}
+    curves = {"seen": {"a": [1.0], "b": [2.0]}, "unseen": {"a": [0.5], "b": [-0.2]}}
+    ner.calibrator = Calibrator("platt", by_seen=curves, training_entities=[("London", "LOC")])
+    try:
+        data = trained.to_bytes()
+    finally:
+        ner.calibrator = None
+    restored = scored_nlp_from_bytes(trained, data).get_pipe("ner").calibrator
+    assert restored.by_seen == curves and restored.training_entities == {("London", "LOC")}
+    assert restored.apply([0.5, 0.5], [("London", "LOC"), ("Paris", "LOC")]).tolist() == pytest.approx([0.881, 0.450], abs=1e-3)
 
 
 def scored_nlp_from_bytes(trained, data):
