@@ -52,8 +52,10 @@ def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], p
     ordered = sorted(raw_scores, key=lambda ent: (ent[0], ent[1], -raw_scores[ent], ent[2]))
     raw = numpy.asarray([raw_scores[ent] for ent in ordered], dtype="float32")
     is_preset = numpy.asarray([ent in preset for ent in ordered], dtype="bool")
-    entities = [(doc[start:end].text, label) for start, end, label in ordered]
-    scores = calibrator.apply(raw, entities) if calibrator is not None else raw.copy()
+    if calibrator is None:
+        scores = raw.copy()
+    else:  # (text, label) of each: a calibrator fitted with the training data looks them up
+        scores = calibrator.apply(raw, [(doc[start:end].text, label) for start, end, label in ordered])
     scores[is_preset] = numpy.nan
     raw[is_preset] = numpy.nan
     doc.spans[key] = SpanGroup(
