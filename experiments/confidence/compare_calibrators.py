@@ -6,8 +6,9 @@ Chosen on dev: 5-fold cross-validation over dev_calibrate's documents (GroupKFol
 each fitted on all of dev_calibrate and scored on test. Calibrators: isotonic and Platt on
 the raw score (what `calibrate` offers), the same per label (isotonic per label; Platt
 with a label offset and slope), and where the outcomes say which entities occur in the
-training data (measure.py --train), `calibrate --train`'s: one curve for those, one for the rest. With several runs (the beam and spancat designs), the
-dev columns are what the designs are chosen by; the run is named by its folder.
+training data (measure.py --train), `calibrate --train`'s: one curve for those, one for
+the rest. With several runs (the beam and spancat designs), the dev columns are what the
+designs are chosen by; the run is named by its folder.
 """
 import sys
 from pathlib import Path

@@ -10,8 +10,8 @@ new fresh copies that carry the decoder output, so no setting sees another one's
 entities. Per setting: entity P/R/F1 and, for the raw scores of doc.ents,
 ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets its
 calibrators fitted on dev (isotonic and Platt; with --train, each also with one curve for
-entities seen in the training data and one for the rest); on test the recipe's calibrated scores are measured against a constant score equal
-to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
+entities seen in the training data and one for the rest); on test the recipe's
+calibrated scores are measured against a constant score equal to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
 reliability diagram per label (bootstrap intervals over documents). Speed: whole-pipeline
 words/s on a test slice with scores and, for the beam, with the component's scores
 switched off, and greedy.
