@@ -48,12 +48,14 @@ def fit(kind, raw, correct, labels, all_labels):
         model = isotonic(raw, correct)
         return lambda r, lab: model.predict(r)
     if kind == "isotonic per label":
-        models = {label: isotonic(raw[labels == label], correct[labels == label]) for label in all_labels}
+        # a label missing from the fitted outcomes (a rare one, in a cross-validation fold) gets the pooled curve
+        pooled = isotonic(raw, correct)
+        models = {label: isotonic(raw[labels == label], correct[labels == label]) for label in set(labels.tolist())}
 
         def apply(r, lab):
             out = numpy.zeros(len(r))
-            for label, model in models.items():
-                out[lab == label] = model.predict(r[lab == label])
+            for label in set(lab.tolist()):
+                out[lab == label] = models.get(label, pooled).predict(r[lab == label])
             return out
         return apply
     with_label = kind == "platt with label"

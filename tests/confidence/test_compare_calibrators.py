@@ -52,3 +52,20 @@ def test_knowing_what_training_saw_ranks_better_where_it_matters(tmp_path):
     assert set(out) == set(script.KINDS) | set(script.SEEN_KINDS)
     for kind in script.SEEN_KINDS:
         assert out[kind][0]["auroc"] > 0.7 > 0.6 > out["isotonic"][0]["auroc"]
+
+
+def test_a_label_missing_from_a_fold_or_from_dev_gets_the_pooled_curve(tmp_path):
+    """Tweets have ten entity types, some rare: one that only a single dev document holds is
+    missing from four folds' fitted outcomes, and one that only test holds from dev entirely.
+    Every calibrator still scores every entity (a probability), none crashes."""
+    script = load_script("experiments/confidence/compare_calibrators.py")
+    path = tmp_path / "outcomes.npz"
+    write_outcomes(path, informative=True)
+    d = dict(numpy.load(path))
+    d["dev_labels"][:2] = "EVENT"  # doc 0 only
+    d["test_labels"][:2] = "PRODUCT"  # never in dev
+    numpy.savez(path, **d)
+    out = script.measures(path)
+    assert set(out) == set(script.KINDS)
+    for dev, test in out.values():
+        assert dev["auroc"] > 0.9 and test["auroc"] > 0.9
