@@ -2,6 +2,7 @@
 # The whole confidence study, from the repository root (CPU):
 #   experiments/confidence/run.sh demo [CONLL_DIR]   three seeds at the demo budget (~35 minutes)
 #   experiments/confidence/run.sh full [CONLL_DIR]   seed 0 on all of CoNLL-2003 (~2 hours)
+#   SEEDS="0 1" experiments/confidence/run.sh full    other seeds (each ~2 hours; trained runs are kept)
 #   DESIGN=spancat experiments/confidence/run.sh ...  the same for configs/ner_spancat.cfg
 #                                                     (runs named BUDGET-spancat-sSEED)
 # Each pipeline is trained (train.sh), then measured (measure.py: the calibrators fitted on
@@ -18,7 +19,7 @@ case $DESIGN in
   *) echo "DESIGN must be beam or spancat, got '$DESIGN'" >&2; exit 2 ;;
 esac
 experiments/confidence/data.sh "${2:-../shared/data/conll2003}"
-SEEDS=$([ "$BUDGET" = demo ] && echo "0 1 2" || echo 0)
+SEEDS=${SEEDS:-$([ "$BUDGET" = demo ] && echo "0 1 2" || echo 0)}
 for SEED in $SEEDS; do
   NAME=$BUDGET$TAG-s$SEED
   OUT=training/confidence/$NAME
@@ -26,7 +27,7 @@ for SEED in $SEEDS; do
   HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$NAME" \
     --dev corpus/confidence/dev_calibrate.spacy --test corpus/confidence/test.spacy \
     --train corpus/confidence/$([ "$BUDGET" = demo ] && echo train2000 || echo train).spacy \
-    --out experiments/confidence/results/$NAME.json --command "DESIGN=$DESIGN experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
+    --out experiments/confidence/results/$NAME.json --command "DESIGN=$DESIGN SEEDS=$SEED experiments/confidence/run.sh $BUDGET" --outcomes "$OUT/outcomes.npz" \
     --repeats "$([ "$BUDGET" = demo ] && echo 0 || echo 3)"
 done
 $PY experiments/confidence/report.py
