@@ -49,8 +49,8 @@ def test_knowing_what_training_saw_ranks_better_where_it_matters(tmp_path):
         ("raw", raw), ("correct", correct), ("labels", numpy.full((2, n), "PER")), ("texts", texts.astype(str)),
         ("seen", seen), ("doc_index", numpy.tile(numpy.arange(n) // 3, (2, 1))))})
     out = script.measures(tmp_path / "outcomes.npz")
-    assert set(out) == set(script.KINDS) | set(script.SEEN_KINDS)
-    for kind in script.SEEN_KINDS:
+    assert set(out) == set(script.KINDS) | set(script.SEEN_KINDS) | {script.WITH_LENGTH}
+    for kind in (*script.SEEN_KINDS, script.WITH_LENGTH):
         assert out[kind][0]["auroc"] > 0.7 > 0.6 > out["isotonic"][0]["auroc"]
 
 
