@@ -30,6 +30,7 @@ from spacy.pipeline import EntityRecognizer
 from spacy.tokens import Doc, DocBin
 
 from spacy_llama_ner.confidence import Calibrator, ScoredEntityRecognizer
+from spacy_llama_ner.confidence.calibrator import training_entities
 from spacy_llama_ner.confidence.measures import fresh_copies, outcomes_of, reliability, summary
 
 HERE = Path(__file__).resolve().parent
@@ -192,7 +193,7 @@ def main(argv=None):
     dev_out, test_out = raw_outcomes[setting_name(chosen)]
     seen = None
     if args.train:
-        seen = {(e.text, e.label_) for doc in read(nlp.vocab, args.train) for e in doc.ents}
+        seen = training_entities(read(nlp.vocab, args.train))
     if args.outcomes:
         fields = {f"{part}_{field}": numpy.asarray(getattr(o, field)) for part, o in (("dev", dev_out), ("test", test_out))
                   for field in ("raw", "correct", "labels", "texts", "doc_index")}

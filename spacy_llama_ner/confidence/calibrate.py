@@ -14,7 +14,7 @@ from pathlib import Path
 
 from wasabi import msg
 
-from .calibrator import METHODS, Calibrator
+from .calibrator import METHODS, Calibrator, training_entities
 from .component import ScoredEntityRecognizer, check_beam
 from .measures import entity_outcomes, summary
 from .spans import EntityScoresUnavailable, ScoresConfigError, require_scores
@@ -98,7 +98,7 @@ def main(argv=None, prog: str = "python -m spacy llama-ner calibrate") -> int:
     gold = load_gold_docs(args.dev, nlp.vocab)
     seen = None
     if args.train is not None:
-        seen = {(ent.text, ent.label_) for doc in load_gold_docs(args.train, nlp.vocab, "training") for ent in doc.ents}
+        seen = training_entities(load_gold_docs(args.train, nlp.vocab, "training"))
     with tqdm(total=len(gold), desc=f"Scoring {args.dev.name}", unit="doc") as bar:
         out = entity_outcomes(nlp, gold, args.batch_size, progress=lambda n: bar.update(n - bar.n))
     try:

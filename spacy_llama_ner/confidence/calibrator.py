@@ -42,6 +42,12 @@ def _logit(p: numpy.ndarray) -> numpy.ndarray:
     return numpy.log(p) - numpy.log1p(-p)
 
 
+def training_entities(docs) -> set:
+    """The (text, label) of every gold entity of the training docs: the entities a
+    calibrator fitted with the training data calls seen."""
+    return {(ent.text, ent.label_) for doc in docs for ent in doc.ents}
+
+
 def fit_curve(method: str, scores: numpy.ndarray, correct: numpy.ndarray) -> Curve:
     if len(scores) < 2 or len(set(correct.tolist())) < 2:
         found = "none" if not len(scores) else f"{len(scores)}, {'all right' if correct.all() else 'all wrong'}"
