@@ -12,7 +12,8 @@ ECE, Brier and AUROC on dev and test. The setting with the best dev AUROC gets i
 calibrators fitted on dev (isotonic and Platt; with --train, each also with one curve for
 entities seen in the training data and one for the rest); on test the recipe's
 calibrated scores are measured against a constant score equal to dev precision (ECE, Brier, AUROC, precision and share kept at >= 0.5/0.9/0.99), with a
-reliability diagram per label (bootstrap intervals over documents). Speed: whole-pipeline
+reliability diagram per label (bootstrap intervals over documents). For the beam, also
+the F1 of the same weights decoded greedily. Speed: whole-pipeline
 words/s on a test slice with scores and, for the beam, with the component's scores
 switched off, and greedy.
 """
@@ -27,7 +28,9 @@ from pathlib import Path
 import numpy
 import spacy
 from spacy.pipeline import EntityRecognizer
+from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
 
 from spacy_llama_ner.confidence import Calibrator, ScoredEntityRecognizer
 from spacy_llama_ner.confidence.calibrator import training_entities
@@ -66,6 +69,22 @@ def run_ner(nlp, decoded, batch_size):
             docs = component.pipe(docs, batch_size=batch_size)
     out = list(docs)
     return out, time.perf_counter() - start
+
+
+def greedy_prf(nlp, decoded, gold, batch_size):
+    """Entity P/R/F1 of the same weights decoded greedily (beam width 1, no scores): what
+    the beam's decoding itself costs or gains."""
+    ner = nlp.get_pipe("ner")
+    width = ner.cfg["beam_width"]
+    ner.set_annotations = types.MethodType(EntityRecognizer.set_annotations, ner)
+    ner.cfg["beam_width"] = 1
+    try:
+        docs, _ = run_ner(nlp, decoded, batch_size)
+    finally:
+        del ner.set_annotations
+        ner.cfg["beam_width"] = width
+    prf = Scorer.score_spans([Example(d, g) for d, g in zip(docs, gold)], "ents")
+    return {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"]}
 
 
 def decoding_settings(ner):
@@ -188,6 +207,12 @@ def main(argv=None):
         print(f"{setting_name(setting)}: test F1 {test_out.prf['f']:.4f}, raw AUROC dev "
               f"{row['dev']['auroc']:.3f} test {row['test']['auroc']:.3f}", flush=True)
 
+    greedy = None
+    if beam:
+        greedy = {"dev": greedy_prf(nlp, dev_decoded, dev_gold, args.batch_size),
+                  "test": greedy_prf(nlp, test_decoded, test_gold, args.batch_size)}
+        print(f"greedy decoding of the same weights: test F1 {greedy['test']['f']:.4f}", flush=True)
+
     best = max(settings, key=lambda r: (r["dev"]["auroc"], r["dev"]["prf"]["f"]))
     chosen = {k: best[k] for k in ("beam_width", "beam_density", "decoder") if k in best}
     dev_out, test_out = raw_outcomes[setting_name(chosen)]
@@ -228,6 +253,7 @@ def main(argv=None):
         "test_seen_share": float(calibrator.seen(test_out.entities).mean()) if seen is not None else None,
         "dev_seen_share": float(calibrator.seen(dev_out.entities).mean()) if seen is not None else None,
         "test_prf": test_out.prf,
+        "greedy_decoding_prf": greedy,
     }
     labels = sorted(set(test_out.labels))
     lab = numpy.asarray(test_out.labels)

@@ -5,6 +5,9 @@
 #   SEEDS="0 1" experiments/confidence/run.sh full    other seeds (each ~2 hours; trained runs are kept)
 #   DESIGN=spancat experiments/confidence/run.sh ...  the same for configs/ner_spancat.cfg
 #                                                     (runs named BUDGET-spancat-sSEED)
+#   DESIGN=greedyupdate experiments/confidence/run.sh ...  configs/ner_beam.cfg trained with
+#                                                     greedy updates only (beam_update_prob 0),
+#                                                     decoded by the same scored beam
 # Each pipeline is trained (train.sh), then measured (measure.py: the calibrators fitted on
 # dev_calibrate, told the entities of the pipeline's training data, judged on test) into
 # experiments/confidence/results/; report.py then writes results/tables.md, which the
@@ -14,16 +17,18 @@ BUDGET=${1:?demo or full}
 PY=${PYTHON:-.venv/bin/python}
 DESIGN=${DESIGN:-beam}
 case $DESIGN in
-  beam) export CONFIG=configs/ner_beam.cfg; TAG= ;;
-  spancat) export CONFIG=configs/ner_spancat.cfg; TAG=-spancat ;;
-  *) echo "DESIGN must be beam or spancat, got '$DESIGN'" >&2; exit 2 ;;
+  beam) export CONFIG=configs/ner_beam.cfg; TAG=; OVERRIDES=() ;;
+  spancat) export CONFIG=configs/ner_spancat.cfg; TAG=-spancat; OVERRIDES=() ;;
+  greedyupdate) export CONFIG=configs/ner_beam.cfg; TAG=-greedyupdate
+                OVERRIDES=(--components.ner.beam_update_prob 0) ;;
+  *) echo "DESIGN must be beam, spancat or greedyupdate, got '$DESIGN'" >&2; exit 2 ;;
 esac
 experiments/confidence/data.sh "${2:-../shared/data/conll2003}"
 SEEDS=${SEEDS:-$([ "$BUDGET" = demo ] && echo "0 1 2" || echo 0)}
 for SEED in $SEEDS; do
   NAME=$BUDGET$TAG-s$SEED
   OUT=training/confidence/$NAME
-  [ -d "$OUT/model-best" ] || experiments/confidence/train.sh "$BUDGET" "$SEED" "$OUT"
+  [ -d "$OUT/model-best" ] || experiments/confidence/train.sh "$BUDGET" "$SEED" "$OUT" ${OVERRIDES[@]+"${OVERRIDES[@]}"}
   HF_HUB_OFFLINE=1 $PY experiments/confidence/measure.py "$OUT/model-best" --name "$NAME" \
     --dev corpus/confidence/dev_calibrate.spacy --test corpus/confidence/test.spacy \
     --train corpus/confidence/$([ "$BUDGET" = demo ] && echo train2000 || echo train).spacy \
