@@ -222,8 +222,9 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
                    help="replace an OUTPUT this run cannot resume (a finished run, another pipeline's, "
                         "a file of its own) instead of refusing; an interrupted run of the same arguments still resumes")
     p.add_argument("--review-below", nargs=2, metavar=("P", "REVIEW.jsonl"), default=None,
-                   help="also write REVIEW.jsonl: the documents with an entity or candidate scored below P, least "
-                        "confident first, as Prodigy ner.manual tasks (needs a pipeline with entity probabilities)")
+                   help="also write REVIEW.jsonl: the documents with an entity scored below P (the other candidates "
+                        "do not count), least confident first, as Prodigy ner.manual tasks (needs a pipeline with "
+                        "entity probabilities)")
     p.add_argument("--no-progress", dest="progress_bar", action="store_false", help="no progress bar")
     return p.parse_args(argv)
 

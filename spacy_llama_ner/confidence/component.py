@@ -30,7 +30,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 
 from .calibrator import CALIBRATOR_FILE, Calibrator
-from .spans import CANDIDATES_KEY, FACTORY, Entity, ScoresConfigError, write_scored_entities
+from .spans import CANDIDATES_KEY, FACTORY, Entity, ScoresConfigError, check_candidates_key, write_scored_entities
 
 
 def _check_probability(value, key: str) -> float:
@@ -62,6 +62,7 @@ class ScoredEntityRecognizer(EntityRecognizer):
         super().__init__(vocab, model, name, **kwargs)
         check_beam(self.cfg["beam_width"], self.cfg["beam_density"], name)
         self.threshold = _check_probability(threshold, f"components.{name}.threshold")
+        check_candidates_key(spans_key, f"components.{name}.spans_key")
         self.spans_key = spans_key
         self.calibrator: Optional[Calibrator] = None
 

@@ -28,7 +28,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .calibrator import CALIBRATOR_FILE, Calibrator
-from .spans import CANDIDATES_KEY, Entity, write_scored_entities
+from .spans import CANDIDATES_KEY, Entity, check_candidates_key, write_scored_entities
 
 FACTORY = "scored_spancat_ents"
 
@@ -41,6 +41,7 @@ class ScoredSpancatEnts(Pipe):
     def __init__(self, vocab, name: str, *, spans_key: str, candidates_key: str, scorer: Optional[Callable]):
         self.vocab = vocab
         self.name = name
+        check_candidates_key(candidates_key, f"components.{name}.candidates_key", FACTORY)
         self.spans_key = spans_key
         self.candidates_key = candidates_key
         self.scorer = scorer

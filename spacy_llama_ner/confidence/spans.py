@@ -45,6 +45,14 @@ class ScoresConfigError(ValueError):
         self.key = key
 
 
+def check_candidates_key(value, key: str, factory: str = FACTORY) -> None:
+    """The scores' doc.spans key is fixed: ent._.score, annotate and calibrate read them
+    there. The setting stays in the config so that saved pipelines keep loading."""
+    if value != CANDIDATES_KEY:
+        raise ScoresConfigError(key, f"must be \"{CANDIDATES_KEY}\" (ent._.score, annotate and calibrate read the "
+                                     f"scores from doc.spans[\"{CANDIDATES_KEY}\"]), got {value!r}", factory)
+
+
 def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], preset: Set[Entity], calibrator) -> None:
     """doc.spans[key]: the scored entities (`raw_scores`: the model's probability of each,
     every entity of doc.ents among them), ordered by position, with the arrays of the

@@ -347,6 +347,7 @@ def test_a_calibrator_with_the_training_entities_learns_each_groups_rate():
     ("threshold", -0.1, r"components\.ner\.threshold.*\[0, 1\]"),
     ("beam_width", 1, r"components\.ner\.beam_width.*>= 2"),
     ("beam_density", 1.0, r"components\.ner\.beam_density.*\[0, 1\)"),
+    ("spans_key", "my_scores", r"components\.ner\.spans_key: must be \"ner_candidates\".*got 'my_scores'"),
 ])
 def test_bad_settings_are_named_errors(tiny_llama, key, value, message):
     with pytest.raises(ScoresConfigError, match=message):

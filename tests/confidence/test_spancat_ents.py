@@ -15,7 +15,7 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from conftest import ROOT, TRAIN, make_nlp
-from spacy_llama_ner.confidence import CANDIDATES_KEY, Calibrator, entity_scores
+from spacy_llama_ner.confidence import CANDIDATES_KEY, Calibrator, ScoresConfigError, entity_scores
 from spacy_llama_ner.confidence.calibrate import main as calibrate_main
 
 LISTENER = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
@@ -112,6 +112,13 @@ def test_initialize_names_a_missing_spancat_and_entities_it_never_suggests(tiny_
     with pytest.raises(ValueError, match=r"3 training entities are never suggested by component 'spancat'.*"
                                          r"the longest: 2 tokens.*raise max_size in \[components.spancat.suggester\]"):
         nlp.initialize(lambda: examples_of(nlp))
+
+
+def test_a_candidates_key_other_than_the_one_scores_are_read_from_is_a_named_error(tiny_llama):
+    nlp = make_nlp(tiny_llama, with_ner=False)
+    with pytest.raises(ScoresConfigError, match=r"\[scored_spancat_ents\] components\.ner\.candidates_key: "
+                                                r"must be \"ner_candidates\".*got 'mine'"):
+        nlp.add_pipe("scored_spancat_ents", name="ner", config={"candidates_key": "mine"})
 
 
 def test_calibrator_survives_to_disk_and_to_bytes(trained, tmp_path):
