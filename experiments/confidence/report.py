@@ -9,7 +9,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def pct(x):
-    return f"{100 * x:.1f}"
+    return "–" if x != x else f"{100 * x:.1f}"  # NaN: no entity reached the threshold
 
 
 def setting_name(s):

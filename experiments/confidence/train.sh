@@ -3,8 +3,9 @@
 # at one of the study's budgets, after data.sh:
 #   demo: the first 2,000 training sentences, 100 steps of 300 words, learn rate 2e-4 with
 #         10 warm-up steps, evaluated on dev500 (minutes on 2 CPU cores)
-#   full: all of CoNLL-2003 train, the greedy recipe's budget (the batch250 recipe: the
-#         config's 2,000 steps of 250 words, warm-up 40, the rate decaying over them),
+#   full: all of CoNLL-2003 train, the greedy recipe's budget (the batch250 recipe's 2,000
+#         steps of 250 words, the rate decaying over them; but the config's warm-up of 40
+#         steps, where the batch250 runs used 80),
 #         evaluated on dev_select every 400 steps (about 2 hours alone on 2 CPU cores)
 #   social: social.sh's tweets (SOCIAL_DIR, default corpus/social/split0), 150 steps of 300 words, learn rate 2e-4
 #         with 10 warm-up steps, evaluated on dev once, at the end (minutes)
