@@ -4,7 +4,7 @@ The component is spaCy's own `EntityRecognizer` with a beam (the `beam_ner` fact
 class and settings; training is unchanged). The only difference is `set_annotations`:
 besides `doc.ents` (the best parse of the beam) it writes the entity marginals of the
 *same* beams, spaCy's `EntityRecognizer.scored_ents` (the summed probability of the
-beam's final parses that contain an entity), to `doc.spans[spans_key]` with
+beam's final parses that contain an entity), to `doc.spans["ner_candidates"]` with
 `attrs["scores"]`, so there is one beam search per doc.
 
 Why not a second beam search after `beam_ner`: spaCy's NER keeps annotation already on
@@ -63,7 +63,6 @@ class ScoredEntityRecognizer(EntityRecognizer):
         check_beam(self.cfg["beam_width"], self.cfg["beam_density"], name)
         self.threshold = _check_probability(threshold, f"components.{name}.threshold")
         check_candidates_key(spans_key, f"components.{name}.spans_key")
-        self.spans_key = spans_key
         self.calibrator: Optional[Calibrator] = None
 
     # ------------------------------------------------------------------ annotation
@@ -83,7 +82,7 @@ class ScoredEntityRecognizer(EntityRecognizer):
         kept = {ent: min(1.0, float(p)) for ent, p in marginals.items() if p >= self.threshold and ent not in preset}
         for ent in ((e.start, e.end, e.label_) for e in doc.ents):  # every entity of doc.ents, scored or preset
             kept.setdefault(ent, min(1.0, float(marginals.get(ent, 0.0))))
-        write_scored_entities(doc, self.spans_key, kept, preset, self.calibrator)
+        write_scored_entities(doc, kept, preset, self.calibrator)
 
     # ------------------------------------------------------------------ serialization
     # spaCy's parser saves cfg, model and moves; the calibrator is one more file.
@@ -150,7 +149,7 @@ def make_scored_beam_ner(
     spans_key: str,
 ) -> ScoredEntityRecognizer:
     """spaCy's beam_ner (same settings, same training) that also writes entity
-    probabilities: doc.spans[spans_key] holds every entity of doc.ents and the beam's
+    probabilities: doc.spans["ner_candidates"] holds every entity of doc.ents and the beam's
     other candidates with probability >= threshold, attrs["scores"] aligned."""
     return ScoredEntityRecognizer(
         nlp.vocab, model, name=name, moves=moves, update_with_oracle_cut_size=update_with_oracle_cut_size,

@@ -6,7 +6,7 @@ configs/ner_beam.cfg): spaCy's stock `spancat_singlelabel`, listening to the
 transformer, gives every suggested span (up to the longest entity) one label or none
 (its negative label) with a softmax probability, and with `allow_overlap = false` keeps
 the most probable spans that do not overlap. This component, after it, writes those
-spans to doc.ents and their probabilities to `doc.spans[candidates_key]` in the
+spans to doc.ents and their probabilities to `doc.spans["ner_candidates"]` in the
 convention of spans.py, calibrated where the pipeline has a calibrator (fitted by
 `python -m spacy llama-ner calibrate`), so `ent._.score` reads them as it reads
 scored_beam_ner's. Entities set by an earlier component stay and are flagged preset;
@@ -43,7 +43,6 @@ class ScoredSpancatEnts(Pipe):
         self.name = name
         check_candidates_key(candidates_key, f"components.{name}.candidates_key", FACTORY)
         self.spans_key = spans_key
-        self.candidates_key = candidates_key
         self.scorer = scorer
         self.calibrator: Optional[Calibrator] = None
 
@@ -65,7 +64,7 @@ class ScoredSpancatEnts(Pipe):
                 ents.append(span)
                 raw[(span.start, span.end, span.label_)] = float(p)
         doc.ents = sorted(ents, key=lambda span: span.start)
-        write_scored_entities(doc, self.candidates_key, raw, preset, self.calibrator)
+        write_scored_entities(doc, raw, preset, self.calibrator)
         return doc
 
     def initialize(self, get_examples: Callable[[], Iterator[Example]], *, nlp: Optional[Language] = None) -> None:

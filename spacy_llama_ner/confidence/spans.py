@@ -53,8 +53,8 @@ def check_candidates_key(value, key: str, factory: str = FACTORY) -> None:
                                      f"scores from doc.spans[\"{CANDIDATES_KEY}\"]), got {value!r}", factory)
 
 
-def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], preset: Set[Entity], calibrator) -> None:
-    """doc.spans[key]: the scored entities (`raw_scores`: the model's probability of each,
+def write_scored_entities(doc: Doc, raw_scores: Dict[Entity, float], preset: Set[Entity], calibrator) -> None:
+    """doc.spans[CANDIDATES_KEY]: the scored entities (`raw_scores`: the model's probability of each,
     every entity of doc.ents among them), ordered by position, with the arrays of the
     convention above; `calibrator` (or None) maps raw scores to `scores`."""
     ordered = sorted(raw_scores, key=lambda ent: (ent[0], ent[1], -raw_scores[ent], ent[2]))
@@ -66,8 +66,8 @@ def write_scored_entities(doc: Doc, key: str, raw_scores: Dict[Entity, float], p
         scores = calibrator.apply(raw, [(doc[start:end].text, label) for start, end, label in ordered])
     scores[is_preset] = numpy.nan
     raw[is_preset] = numpy.nan
-    doc.spans[key] = SpanGroup(
-        doc, name=key, spans=[Span(doc, start, end, label=label) for start, end, label in ordered],
+    doc.spans[CANDIDATES_KEY] = SpanGroup(
+        doc, name=CANDIDATES_KEY, spans=[Span(doc, start, end, label=label) for start, end, label in ordered],
         attrs={"scores": scores, "raw_scores": raw, "preset": is_preset},
     )
 
