@@ -71,18 +71,25 @@ def run_ner(nlp, decoded, batch_size):
     return out, time.perf_counter() - start
 
 
+def set_decoding(ner, width: int, scores: bool) -> None:
+    """The scored beam at `width` (1: greedy), with its scores or as plain spaCy NER."""
+    ner.cfg["beam_width"] = width
+    if scores:
+        ner.__dict__.pop("set_annotations", None)
+    else:
+        ner.set_annotations = types.MethodType(EntityRecognizer.set_annotations, ner)
+
+
 def greedy_prf(nlp, decoded, gold, batch_size):
     """Entity P/R/F1 of the same weights decoded greedily (beam width 1, no scores): what
     the beam's decoding itself costs or gains."""
     ner = nlp.get_pipe("ner")
     width = ner.cfg["beam_width"]
-    ner.set_annotations = types.MethodType(EntityRecognizer.set_annotations, ner)
-    ner.cfg["beam_width"] = 1
+    set_decoding(ner, 1, scores=False)
     try:
         docs, _ = run_ner(nlp, decoded, batch_size)
     finally:
-        del ner.set_annotations
-        ner.cfg["beam_width"] = width
+        set_decoding(ner, width, scores=True)
     prf = Scorer.score_spans([Example(d, g) for d, g in zip(docs, gold)], "ents")
     return {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"]}
 
@@ -112,19 +119,10 @@ def words_per_second(nlp, texts, batch_size, repeats):
     ner = nlp.get_pipe("ner")
     if isinstance(ner, ScoredEntityRecognizer):
         width = ner.cfg["beam_width"]
-        plain = types.MethodType(EntityRecognizer.set_annotations, ner)
-
-        def scores_off():
-            ner.set_annotations = plain
-
-        def scores_on():
-            ner.__dict__.pop("set_annotations", None)
-            ner.cfg["beam_width"] = width
-
         settings = {
-            "with scores": scores_on,
-            "beam, scores off": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", width)),
-            "greedy decoding": lambda: (scores_off(), ner.cfg.__setitem__("beam_width", 1)),
+            "with scores": lambda: set_decoding(ner, width, scores=True),
+            "beam, scores off": lambda: set_decoding(ner, width, scores=False),
+            "greedy decoding": lambda: set_decoding(ner, 1, scores=False),
         }
     else:
         settings = {"with scores": lambda: None}
