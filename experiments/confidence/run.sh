@@ -8,6 +8,8 @@
 #   DESIGN=greedyupdate experiments/confidence/run.sh ...  configs/ner_beam.cfg trained with
 #                                                     greedy updates only (beam_update_prob 0),
 #                                                     decoded by the same scored beam
+#   DESIGN=warmup80 experiments/confidence/run.sh ...  configs/ner_beam.cfg with the batch250 greedy
+#                                                     recipe's 80 warm-up steps (train.sh's budgets use 40)
 # Each pipeline is trained (train.sh), then measured (measure.py: the calibrators fitted on
 # dev_calibrate, told the entities of the pipeline's training data, judged on test) into
 # experiments/confidence/results/; report.py then writes results/tables.md, which the
@@ -21,7 +23,9 @@ case $DESIGN in
   spancat) export CONFIG=configs/ner_spancat.cfg; TAG=-spancat; OVERRIDES=() ;;
   greedyupdate) export CONFIG=configs/ner_beam.cfg; TAG=-greedyupdate
                 OVERRIDES=(--components.ner.beam_update_prob 0) ;;
-  *) echo "DESIGN must be beam, spancat or greedyupdate, got '$DESIGN'" >&2; exit 2 ;;
+  warmup80) export CONFIG=configs/ner_beam.cfg; TAG=-warmup80
+            OVERRIDES=(--training.optimizer.learn_rate.warmup_steps 80) ;;
+  *) echo "DESIGN must be beam, spancat, greedyupdate or warmup80, got '$DESIGN'" >&2; exit 2 ;;
 esac
 experiments/confidence/data.sh "${2:-../shared/data/conll2003}"
 SEEDS=${SEEDS:-$([ "$BUDGET" = demo ] && echo "0 1 2" || echo 0)}

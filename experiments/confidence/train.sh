@@ -10,7 +10,8 @@
 #   social: social.sh's tweets (SOCIAL_DIR, default corpus/social/split0), 150 steps of 300 words, learn rate 2e-4
 #         with 10 warm-up steps, evaluated on dev once, at the end (minutes)
 # Usage: experiments/confidence/train.sh demo|full|social SEED OUTPUT_DIR [CONFIG OVERRIDES...]
-#   (from the repository root; e.g. --components.transformer.model.output_layer 20)
+#   (from the repository root; e.g. --components.transformer.model.output_layer 20; an override
+#   of a key the budget sets, such as the warm-up, wins: spaCy keeps the last value given)
 set -euo pipefail
 BUDGET=$1
 SEED=$2
