@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 MODEL_DIR := assets/models/SmolLM2-135M
 DATA_DIR ?= ../shared/data/conll2003
 PYTEST_ARGS ?=
+# Tests run in two processes (pytest-xdist), a test file to each, torch on one thread in each:
+# run one at a time they kept 2 cores only 118% busy (imports, spaCy's Python, subprocesses)
+TEST_WORKERS ?= 2
 
 .PHONY: venv model test demo clean
 
@@ -25,7 +28,8 @@ $(MODEL_DIR)/model.safetensors: | $(VENV)/.installed
 model: venv $(MODEL_DIR)/model.safetensors
 
 test: model
-	HF_HUB_OFFLINE=1 CONLL_DIR=$(abspath $(DATA_DIR)) $(PY) -m pytest -q $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 CONLL_DIR=$(abspath $(DATA_DIR)) \
+		$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: model
 	HF_HUB_OFFLINE=1 $(PY) -m spacy project run demo experiments/causal_vs_bidirectional --vars.data_dir=$(abspath $(DATA_DIR))
