@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.training import Example
+from spacy.util import fix_random_seed
 
 from conftest import make_nlp, token_vectors
 
@@ -29,13 +30,21 @@ FIXED = {
 }
 
 
+SENTENCE = "Peter Smith flew to London on Monday . "
+
+
 @pytest.fixture(scope="module", params=["causal", "bidirectional"])
 def trained(request, tiny_llama):
-    """A tiny pipeline trained a few steps so that its NER predicts entities."""
+    """A tiny pipeline trained a few steps so that its NER predicts entities; seeded, so
+    that what it predicts does not hang on the tests that ran before it."""
+    fix_random_seed(0)
     nlp = make_nlp(tiny_llama, attention=request.param)
     train = [
-        ("Peter Smith flew to London on Monday .", [(0, 11, "PER"), (20, 26, "LOC")]),
+        (SENTENCE.strip(), [(0, 11, "PER"), (20, 26, "LOC")]),
         ("Maria went to Paris", [(0, 5, "PER"), (14, 19, "LOC")]),
+        # the sentence run on, as a window of the million-character document shows it
+        (SENTENCE * 8, [(i * len(SENTENCE) + a, i * len(SENTENCE) + b, label)
+                        for i in range(8) for a, b, label in ((0, 11, "PER"), (20, 26, "LOC"))]),
     ]
     examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in train]
     nlp.initialize(lambda: examples)
@@ -80,12 +89,13 @@ def test_random_unicode(trained, text):
 
 def test_million_character_document_is_windowed(trained):
     """A 1,000,000-character doc runs as strided windows in bounded groups."""
-    sentence = "Peter Smith said on Monday that the bank in London won . "
-    text = (sentence * (1_000_000 // len(sentence) + 1))[:1_000_000]
+    text = (SENTENCE * (1_000_000 // len(SENTENCE) + 1))[:1_000_000]
     trained.max_length = 2_000_000
     doc = trained(text)
     check_doc(doc)
-    assert len(doc.ents) > 1000  # the NER sees every window, not only the first
+    # the NER sees every window, not only the first: more than half of the sentences' two entities
+    # (the first window holds 12 sentences; test_fixed_cases_in_training has taught the NER some O)
+    assert len(doc.ents) > text.count(SENTENCE)
 
 
 def test_an_empty_doc_in_a_batch_leaves_the_others_as_they_are_alone(tiny_llama):
