@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 MODEL_DIR := assets/models/SmolLM2-135M
 DATA_DIR ?= ../shared/data/conll2003
 PYTEST_ARGS ?=
-# Tests run in two processes (pytest-xdist), a test file to each, torch on one thread in each:
+# Tests run in two processes (pytest-xdist), a test file to each in the order conftest.py
+# gives (the longest first), torch on one thread in each:
 # run one at a time they kept 2 cores only 118% busy (imports, spaCy's Python, subprocesses)
 TEST_WORKERS ?= 2
 
@@ -29,7 +30,7 @@ model: venv $(MODEL_DIR)/model.safetensors
 
 test: model
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 CONLL_DIR=$(abspath $(DATA_DIR)) \
-		$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+		$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 demo: model
 	HF_HUB_OFFLINE=1 $(PY) -m spacy project run demo experiments/causal_vs_bidirectional --vars.data_dir=$(abspath $(DATA_DIR))

@@ -200,3 +200,14 @@ def train_tiny(model_dir, attention, seed=0, steps=15):
     for _ in range(steps):
         nlp.update(examples, sgd=optimizer, drop=0.1)
     return nlp
+
+
+def pytest_collection_modifyitems(items):
+    """Files with the longest tests first, by the tests' own timeout marks (the slow ones
+    raise it): `make test`'s two workers take a file at a time, in this order
+    (--no-loadscope-reorder), so the longest file does not run last and alone."""
+    longest = {}
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        longest[item.path] = max(longest.get(item.path, 0), mark.args[0] if mark and mark.args else 0)
+    items.sort(key=lambda item: -longest[item.path])
